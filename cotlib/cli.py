@@ -3,26 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import urllib.error
-import urllib.request
 
 from cotlib import __version__, config, hardware, local
-
-
-def reachability(endpoint: config.Endpoint, timeout: float = 10.0) -> str:
-    """One line saying whether the endpoint answers ``GET /models`` (the key is sent, never shown)."""
-    request = urllib.request.Request(f"{endpoint.base_url}/models", headers=endpoint.headers())
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
-            models = [m.get("id") for m in json.load(resp).get("data", [])]
-    except urllib.error.HTTPError as err:
-        return f"NOT OK: {endpoint.base_url} answered HTTP {err.code} ({'bad or missing key' if err.code in (401, 403) else err.reason})"
-    except (OSError, ValueError) as err:
-        return f"NOT OK: {endpoint.base_url} unreachable ({err})"
-    listed = "listed" if endpoint.model in models else f"NOT listed (it lists {len(models)} models)"
-    return f"OK: {endpoint.base_url} answers; model {endpoint.model!r} {listed}"
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -49,7 +32,7 @@ def _doctor(args: argparse.Namespace) -> int:
     except local.TeacherError as err:
         print(f"  reachability: NOT OK: {err}")
         return 1
-    line = reachability(endpoint)
+    line = config.check_endpoint(endpoint)
     print(f"  reachability: {line}")
     return 0 if line.startswith("OK") else 1
 

@@ -12,7 +12,10 @@ With no ``COTLIB_BASE_URL`` (and no key) the backend is the offline local teache
 from __future__ import annotations
 
 import getpass
+import json
 import os
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -179,6 +182,20 @@ def resolve(settings: Settings) -> Endpoint:
         return Endpoint(teacher.base_url, teacher.model, Secret(local.LOCAL_API_KEY), teacher.n_ctx)
     assert settings.model is not None
     return Endpoint(settings.base_url, settings.model, settings.api_key or Secret("not-needed"))
+
+
+def check_endpoint(endpoint: Endpoint, timeout: float = 10.0) -> str:
+    """One line saying whether the endpoint answers ``GET /models`` (the key is sent, never shown)."""
+    request = urllib.request.Request(f"{endpoint.base_url}/models", headers=endpoint.headers())
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            models = [m.get("id") for m in json.load(resp).get("data", [])]
+    except urllib.error.HTTPError as err:
+        return f"NOT OK: {endpoint.base_url} answered HTTP {err.code} ({'bad or missing key' if err.code in (401, 403) else err.reason})"
+    except (OSError, ValueError) as err:
+        return f"NOT OK: {endpoint.base_url} unreachable ({err})"
+    listed = "listed" if endpoint.model in models else f"NOT listed (it lists {len(models)} models)"
+    return f"OK: {endpoint.base_url} answers; model {endpoint.model!r} {listed}"
 
 
 def create_model(endpoint: Endpoint, **model_config: Any) -> BaseModelBackend:

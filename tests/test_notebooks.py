@@ -1,0 +1,80 @@
+"""Structure of the chapter notebooks (their execution is checked by nbval, strict mode, in the same run)."""
+
+import os
+import re
+
+import nbformat
+import pytest
+
+from conftest import ROOT
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+SECRET_PATTERNS = [re.compile(p) for p in (r"sk-[A-Za-z0-9_\-]{16,}", r"hf_[A-Za-z0-9]{20,}", r"Bearer\s+[A-Za-z0-9_\-]{12,}")]
+
+
+def code_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def output_text(cell) -> str:
+    parts = []
+    for out in cell.get("outputs", []):
+        parts.append(out.get("text", ""))
+        parts.extend(str(v) for v in out.get("data", {}).values())
+        parts.extend(out.get("traceback", []))
+    return "\n".join(parts)
+
+
+def test_there_are_chapter_notebooks():
+    assert NOTEBOOKS and NOTEBOOKS[0].name == "01_setup.ipynb"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_opens_with_badge_and_learning_goals(path):
+    nb = nbformat.read(path, as_version=4)
+    intro = nb.cells[0]
+    assert intro.cell_type == "markdown" and intro.source.startswith("# Chapter ")
+    badge = f"https://colab.research.google.com/github/cotlib/cotlib/blob/main/notebooks/{path.name}"
+    assert badge in intro.source, "the Colab badge must point at this notebook's own path"
+    assert "What you'll learn" in intro.source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_same_colab_only_install_cell(path):
+    first = code_cells(nbformat.read(path, as_version=4))[0]
+    reference = code_cells(nbformat.read(NOTEBOOKS[0], as_version=4))[0]
+    assert first.source == reference.source
+    assert 'if "google.colab" in sys.modules:' in first.source
+    assert first.outputs == [], "the install cell prints nothing outside Colab"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_executed_clean_and_secret_free(path):
+    nb = nbformat.read(path, as_version=4)
+    cells = code_cells(nb)
+    assert [c.execution_count for c in cells] == list(range(1, len(cells) + 1)), "re-run with `make execute`"
+    secret = os.environ.get("COTLIB_API_KEY") or os.environ.get("HF_TOKEN")
+    for cell in cells:
+        for out in cell.outputs:
+            assert out.output_type != "error", f"stored error in cell {cell.execution_count}"
+            assert not (out.output_type == "stream" and out.name == "stderr"), (
+                f"stderr stored in cell {cell.execution_count}: {out.text[:200]}")
+        text = output_text(cell) + cell.source
+        for pattern in SECRET_PATTERNS:
+            assert not pattern.search(text), f"something like a secret in cell {cell.execution_count}"
+        if secret:
+            assert secret not in text
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_section_checks_its_results_and_ends_with_exercises(path):
+    nb = nbformat.read(path, as_version=4)
+    section, has_code, has_assert = None, False, False
+    for cell in nb.cells + [nbformat.v4.new_markdown_cell("## end")]:
+        if cell.cell_type == "markdown" and re.search(r"^## ", cell.source, re.M):
+            assert not (has_code and not has_assert), f"section {section!r} runs code but asserts nothing"
+            section, has_code, has_assert = cell.source.splitlines()[0], False, False
+        elif cell.cell_type == "code" and section is not None:
+            has_code = True
+            has_assert |= bool(re.search(r"^\s*assert ", cell.source, re.M))
+    assert "## Exercises" in "\n".join(c.source for c in nb.cells[-2:] if c.cell_type == "markdown")
