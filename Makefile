@@ -9,6 +9,8 @@ PY := $(BIN)/python
 WHEELHOUSE ?= $(HOME)/.cache/cotlib/wheels
 LLAMA_CPP := llama-cpp-python==0.3.36
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+# Tests, demo and stored outputs run offline: no download is tried (tests use loopback servers instead).
+OFFLINE := COTLIB_OFFLINE=1 HF_HUB_OFFLINE=1
 EXECUTE := $(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1800 \
 	--ExecutePreprocessor.record_timing=False --ExecutePreprocessor.kernel_name=python3
 
@@ -27,18 +29,20 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 demo: install
 	$(BIN)/cotlib teacher start
 	mkdir -p runs
-	$(EXECUTE) --output-dir runs $(NOTEBOOKS)
-	$(BIN)/cotlib doctor
-	@echo "Executed notebooks are in runs/; stop the local teacher with: $(BIN)/cotlib teacher stop"
+	cp -r notebooks/. runs/
+	cd runs && $(OFFLINE) ../$(EXECUTE) --inplace $(notdir $(NOTEBOOKS)); rc=$$?; cd .. && $(BIN)/cotlib doctor; \
+		$(BIN)/cotlib teacher stop; exit $$rc
+	@echo "Executed notebooks and their outputs are in runs/."
 
 test: install
 	$(BIN)/cotlib teacher start
-	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; $(BIN)/cotlib teacher stop; exit $$rc
+	$(OFFLINE) $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; $(BIN)/cotlib teacher stop; exit $$rc
 
 # Re-run the notebooks in place so their stored outputs (checked by nbval) are current.
 execute: install
 	$(BIN)/cotlib teacher start
-	$(EXECUTE) --inplace $(NOTEBOOKS); rc=$$?; $(BIN)/cotlib teacher stop; exit $$rc
+	cd notebooks && $(OFFLINE) ../$(EXECUTE) --inplace $(notdir $(NOTEBOOKS)); rc=$$?; cd .. && \
+		$(BIN)/cotlib teacher stop; exit $$rc
 
 lock: install
 	{ sed -n 1,2p constraints.txt; $(BIN)/pip freeze --exclude-editable | grep -v '^cotlib'; } > constraints.tmp && mv constraints.tmp constraints.txt

@@ -147,7 +147,7 @@ def ensure_teacher(n_threads: int | None = None, n_ctx: int = 4096, timeout: flo
             tail = log.read_text(errors="replace")[-2000:]
             raise TeacherError(f"the local teacher exited with code {proc.returncode}; end of {log}:\n{tail}")
         if time.monotonic() > deadline:
-            _terminate(proc.pid)
+            terminate(proc.pid)
             raise TeacherError(f"the local teacher did not answer within {timeout:.0f} s; see {log}")
         time.sleep(0.25)
     tmp = _state_file().with_suffix(".tmp")
@@ -156,7 +156,7 @@ def ensure_teacher(n_threads: int | None = None, n_ctx: int = 4096, timeout: flo
     return teacher
 
 
-def _terminate(pid: int, grace: float = 10.0) -> None:
+def terminate(pid: int, grace: float = 10.0) -> None:
     """SIGTERM the server's process group, then SIGKILL it if it is still there after ``grace`` seconds."""
     try:
         os.killpg(pid, signal.SIGTERM)
@@ -187,7 +187,7 @@ def stop_teacher(timeout: float = 10.0) -> bool:
     _state_file().unlink(missing_ok=True)
     if not _alive(teacher.pid):
         return False
-    _terminate(teacher.pid, grace=timeout)
+    terminate(teacher.pid, grace=timeout)
     deadline = time.monotonic() + timeout
     while port_in_use(teacher.port) and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """No COTLIB_* backend variables from the machine leak into a test."""
+    """No COTLIB_* backend variables leak into a test, nor out of it (the notebooks' kernels inherit this env)."""
     for name in ("COTLIB_BASE_URL", "COTLIB_MODEL", "COTLIB_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")  # records the original state, so whatever the test sets is undone
+        monkeypatch.delenv(name)
     return monkeypatch

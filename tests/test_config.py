@@ -104,3 +104,15 @@ def test_token_counter_round_trips_and_counts():
     text = "Solve 3/4 + 1/8. 答案是 \\boxed{7/8}"
     assert counter.decode(counter.encode(text)) == text
     assert counter.count_tokens_from_messages([{"role": "user", "content": text}]) == 4 + len(counter.encode(text))
+
+
+def test_clean_env_fixture_undoes_what_code_sets(clean_env):
+    import os
+
+    os.environ["COTLIB_API_KEY"] = "leak"  # undone after this test; the next test checks
+
+
+def test_no_backend_variable_leaked_from_earlier_tests():
+    import os
+
+    assert "COTLIB_API_KEY" not in os.environ or os.environ["COTLIB_API_KEY"] != "leak"

@@ -1,0 +1,107 @@
+"""The answer verifier: extraction, equivalence, the labeled set, thread/async safety, timeouts, the judge."""
+
+import asyncio
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from cotlib import verify
+from cotlib.verify import check, extract_answer
+from conftest import ROOT
+
+CASES = [json.loads(line) for line in (ROOT / "tests" / "data" / "verify_cases.jsonl").read_text().splitlines() if line]
+
+
+def test_labeled_set_is_large_bilingual_and_balanced():
+    assert len(CASES) >= 200
+    assert len({c["id"] for c in CASES}) == len(CASES)
+    langs = {c["lang"] for c in CASES}
+    assert langs == {"en", "zh"}
+    share_true = sum(c["expected"] for c in CASES) / len(CASES)
+    assert 0.35 < share_true < 0.75
+
+
+def test_agreement_with_the_labeled_set_is_at_least_98_percent():
+    wrong = [(c["id"], c["note"]) for c in CASES if check(c["prediction"], c["gold"]).correct != c["expected"]]
+    assert len(wrong) <= 0.02 * len(CASES), wrong
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("Step 1: 2+2=4\n\\boxed{4}", "4"),
+        ("\\boxed{\\frac{63}{400}}", "\\frac{63}{400}"),
+        ("first \\boxed{4} then again \\boxed{ 4 }", "4"),
+        ("**Answer:** 18 muffins.", "18 muffins"),
+        ("The answer is: $\\frac{1}{2}$.", "\\frac{1}{2}"),
+        ("The final answer is 3.5. I hope this helps!", "3.5"),
+        ("所以答案是 5。", "5"),
+        ("最终答案：七", "七"),
+    ],
+)
+def test_extraction(text, answer):
+    assert extract_answer(text)[0] == answer
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("so 18 muffins remain", "no final answer"),
+        ("\\boxed{5} wait, no: \\boxed{6}", "several different final answers"),
+        ("The answer is 5.\nHmm, recheck. The answer is 6.", "several different final answers"),
+        ("truncated \\boxed{\\frac{1}{2", "no final answer"),
+    ],
+)
+def test_no_single_final_answer_is_not_correct(text, reason):
+    verdict = check(text, "5")
+    assert not verdict.correct and verdict.method == "extraction" and reason in verdict.reason
+
+
+def test_methods_are_reported():
+    assert check("\\boxed{three}", "3").method == "normalized"
+    assert check("\\boxed{0.5}", "\\frac{1}{2}").method == "numeric"
+    assert check("\\boxed{25}", "25%").correct and check("\\boxed{0.25}", "25\\%").correct
+    wrong = check("\\boxed{0.33}", "\\frac{1}{3}")
+    assert not wrong.correct and wrong.method == "numeric"
+    assert check("\\boxed{2(x+1)}", "2x+2").method == "math-verify"
+    wrong = check("\\boxed{2(x+2)}", "2x+2")
+    assert not wrong.correct and wrong.method == "math-verify" and "not equivalent" in wrong.reason
+
+
+def test_judge_is_asked_only_when_deterministic_checks_cannot_decide():
+    calls = []
+
+    def judge(gold, extracted):
+        calls.append((gold, extracted))
+        return True
+
+    assert check("\\boxed{1/2}", "0.5", judge=judge).method == "numeric"
+    assert check("\\boxed{\\sqrt{8}}", "2\\sqrt{2}", judge=judge).method == "math-verify"
+    assert check("\\boxed{Paris}", "paris", judge=judge).method == "normalized"
+    assert not check("\\boxed{7}", "8", judge=judge).correct
+    assert calls == []
+    verdict = check("The answer is: the capital of France", "Paris", judge=judge)
+    assert verdict.correct and verdict.method == "llm-judge" and calls == [("Paris", "the capital of France")]
+
+
+def test_safe_from_threads_and_asyncio():
+    sample = CASES[:80]
+    expected = [check(c["prediction"], c["gold"]).correct for c in sample]
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda c: check(c["prediction"], c["gold"]).correct, sample))
+    assert got == expected
+
+    async def main():
+        return await asyncio.gather(*(asyncio.to_thread(check, c["prediction"], c["gold"]) for c in sample))
+
+    assert [v.correct for v in asyncio.run(main())] == expected
+
+
+def test_own_timeout_applies(monkeypatch):
+    monkeypatch.setattr(verify, "_math_equal", lambda gold, pred: time.sleep(2) or True)
+    start = time.perf_counter()
+    verdict = check("\\boxed{2(x+1)}", "2x+2", timeout=0.2)
+    assert time.perf_counter() - start < 1.0
+    assert not verdict.correct and verdict.method == "timeout"
