@@ -1,8 +1,9 @@
-"""``cotlib`` on the command line: ``doctor``, ``teacher start|stop|status``, ``student``."""
+"""``cotlib`` on the command line: ``doctor``, ``teacher start|stop|status``, ``generate``, ``student``."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from cotlib import __version__, config, hardware, local
@@ -50,6 +51,43 @@ def _teacher(args: argparse.Namespace) -> int:
     return 0
 
 
+def _endpoint(args: argparse.Namespace) -> config.Endpoint:
+    """--base-url/--model/--api-key-env override the COTLIB_* settings; without them, settings (or the local teacher)."""
+    if not args.base_url:
+        return config.resolve(config.load_settings())
+    env = {config.ENV_BASE_URL: args.base_url, config.ENV_MODEL: args.model or "",
+           config.ENV_API_KEY: os.environ.get(args.api_key_env, "")}
+    return config.resolve(config.load_settings(environ=env, dotenv_path=""))
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from cotlib import data, generate
+
+    try:
+        pairs = data.load_qa(args.input)
+        endpoint = _endpoint(args)
+    except (data.QADataError, config.ConfigError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.split:
+        pairs = data.split(pairs, args.split)
+    pairs = pairs[: args.limit] if args.limit else pairs
+    cfg = generate.GenerationConfig(language=args.language, max_calls_per_question=args.max_calls_per_question,
+                                    rationalize=args.rationalize)
+    limits = generate.RunLimits(concurrency=args.concurrency, requests_per_minute=args.rpm, max_calls=args.max_calls)
+    summary = generate.generate(pairs, args.output, endpoint=endpoint, cfg=cfg, limits=limits,
+                                progress=not args.no_progress)
+    u = summary.usage
+    print(f"{summary.generated} generated ({summary.skipped} already done), {summary.verified} verified "
+          f"({summary.pass_rate:.0%}); by method: {summary.by_method}; {u.calls} calls, {u.retries} retries, "
+          f"{u.tokens_in} + {u.tokens_out} tokens; {summary.seconds:.1f} s -> {args.output}")
+    if summary.stopped:
+        print(f"stopped early: {summary.stopped}; re-run the same command to continue", file=sys.stderr)
+    for line in summary.errors:
+        print(f"error: {line}", file=sys.stderr)
+    return 1 if summary.errors else 0
+
+
 def _student(args: argparse.Namespace) -> int:
     print(local.student_checkpoint())
     return 0
@@ -65,6 +103,22 @@ def main(argv: list[str] | None = None) -> int:
     teacher = sub.add_parser("teacher", help="start/stop the offline local teacher server")
     teacher.add_argument("action", choices=["start", "stop", "status"])
     teacher.set_defaults(func=_teacher)
+    gen = sub.add_parser("generate", help="generate verified chain-of-thought records (resumable)")
+    gen.add_argument("--input", required=True, help="question/answer file (JSON or JSONL)")
+    gen.add_argument("--output", required=True, help="records file (JSONL); re-running resumes it")
+    gen.add_argument("--base-url", help="OpenAI-compatible URL or provider name (default: COTLIB_* settings)")
+    gen.add_argument("--model", help="model id at --base-url")
+    gen.add_argument("--api-key-env", default=config.ENV_API_KEY, help="environment variable holding the key")
+    gen.add_argument("--concurrency", type=int, default=4)
+    gen.add_argument("--max-calls-per-question", type=int, default=24)
+    gen.add_argument("--max-calls", type=int, help="stop the run after this many calls")
+    gen.add_argument("--rpm", type=float, help="requests-per-minute limit")
+    gen.add_argument("--language", choices=["en", "zh"], default="en")
+    gen.add_argument("--rationalize", action="store_true", help="last resort: hint with the golden answer (flagged)")
+    gen.add_argument("--split", choices=["train", "heldout"], help="only this part of a split file")
+    gen.add_argument("--limit", type=int, help="only the first N questions")
+    gen.add_argument("--no-progress", action="store_true")
+    gen.set_defaults(func=_generate)
     student = sub.add_parser("student", help="materialize the local student checkpoint and print its path")
     student.set_defaults(func=_student)
     args = parser.parse_args(argv)

@@ -1,0 +1,505 @@
+"""The CoT generation engine: ask, verify, search; concurrent, budgeted, resumable.
+
+For each question: one direct attempt (greedy) → :func:`cotlib.verify.check`; if wrong, :class:`cotlib.search.
+OmegaSearch` locates the first wrong step and retries from good prefixes; optionally a last-resort rationalization
+(the golden answer as a hint, flagged). Every LLM call goes through a camel model backend (``ModelFactory``) with
+this module's own timeout, retries (exponential backoff + jitter on 429/5xx/timeouts/malformed replies) and
+requests-per-minute limit. Each finished question is appended to a JSONL store keyed by (question id, config
+hash), so an interrupted run resumes where it stopped and a finished run costs nothing to re-run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import random
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import openai
+
+from cotlib import config as cfgmod
+from cotlib import search, verify
+from cotlib.data import QAPair
+
+PROMPT_VERSION = 1
+SYSTEM_PROMPTS = {
+    "en": (
+        "You solve problems step by step. Write one step per line, then give the final answer exactly once as "
+        "\\boxed{answer}.\n\nExample:\nQuestion: Tom has 3 apples and buys 5 more. How many apples does he have?\n"
+        "Step 1: Tom starts with 3 apples.\nStep 2: He buys 5 more, so 3 + 5 = 8.\nThe answer is \\boxed{8}."
+    ),
+    "zh": (
+        "你一步一步地解题。每行写一步，最后只写一次最终答案，格式为 \\boxed{答案}。\n\n示例：\n问题：小明有 3 个苹果，又买了 5 个。"
+        "他现在有几个苹果？\n第 1 步：小明原来有 3 个苹果。\n第 2 步：又买了 5 个，所以 3 + 5 = 8。\n答案是 \\boxed{8}。"
+    ),
+}
+CONTINUE_PROMPTS = {
+    "en": "{question}\n\nHere is the beginning of a solution:\n{prefix}\n\nContinue it from the next step (do not repeat "
+          "the steps above) and end with the final answer written once as \\boxed{{answer}}.",
+    "zh": "{question}\n\n下面是解答的开头：\n{prefix}\n\n请从下一步接着写（不要重复上面的步骤），最后只写一次最终答案，格式为 \\boxed{{答案}}。",
+}
+HINT_PROMPTS = {
+    "en": "{question}\n\n(The correct final answer is {answer}. Write a step-by-step solution that reaches it, without "
+          "mentioning that you were told.)",
+    "zh": "{question}\n\n（正确答案是 {answer}。请写出得到这个答案的逐步解答，不要提到答案是事先给出的。）",
+}
+#: Example price table, USD per million tokens (input, output). Pass your own to ``estimate``/``RunLimits``.
+PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4o-mini": (0.15, 0.60),
+    "deepseek-chat": (0.27, 1.10),
+    "SmolLM2-135M-Instruct": (0.0, 0.0),
+}
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """What to generate, and how hard to search. Its hash keys the store: change it and questions are redone."""
+
+    language: str = "en"
+    max_new_tokens: int = 512
+    temperature: float = 0.0  # the direct attempt (greedy: reproducible)
+    rollout_temperature: float = 0.8
+    rollouts_per_estimate: int = 4
+    max_calls_per_question: int = 24
+    max_tokens_per_question: int | None = None  # checked before each call: rollouts in flight may overshoot it
+    c_puct: float = 0.125
+    alpha: float = 0.5
+    beta: float = 0.9
+    length_scale: int = 500
+    stop_at_first: bool = True
+    rationalize: bool = False
+
+    def __post_init__(self) -> None:
+        if self.language not in SYSTEM_PROMPTS:
+            raise ValueError(f"language must be one of {sorted(SYSTEM_PROMPTS)}, not {self.language!r}")
+        if self.max_calls_per_question < 1 + self.rationalize:
+            raise ValueError("max_calls_per_question must leave one call for the direct attempt (and one to rationalize)")
+
+    def key(self, teacher_model: str) -> str:
+        blob = json.dumps({**asdict(self), "teacher": teacher_model, "prompts": PROMPT_VERSION}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def search_params(self) -> search.SearchParams:
+        return search.SearchParams(self.rollouts_per_estimate, self.c_puct, self.alpha, self.beta, self.length_scale,
+                                   self.stop_at_first)
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    """How the run talks to the backend, and when it must stop."""
+
+    concurrency: int = 4
+    timeout: float = 120.0  # per request, seconds
+    max_retries: int = 5
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+    requests_per_minute: float | None = None
+    max_calls: int | None = None  # per run
+    max_tokens: int | None = None  # per run
+    prices: dict[str, tuple[float, float]] | None = None
+
+
+class RunBudgetExceeded(Exception):
+    """The run's call or token cap is reached."""
+
+
+class TeacherError(RuntimeError):
+    """A request failed for good (after retries, or at once for errors that retrying cannot fix)."""
+
+
+# ------------------------------------------------------------------------------------------------------ client
+
+
+@dataclass
+class Usage:
+    calls: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    retries: int = 0
+
+    def add(self, other: Usage) -> None:
+        self.calls += other.calls
+        self.tokens_in += other.tokens_in
+        self.tokens_out += other.tokens_out
+        self.retries += other.retries
+
+
+class RateLimiter:
+    """At most ``per_minute`` request starts in any 60 s window (evenly spaced)."""
+
+    def __init__(self, per_minute: float | None) -> None:
+        self.interval = 60.0 / per_minute if per_minute else 0.0
+        self.next_slot = 0.0
+        self.lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        if not self.interval:
+            return
+        async with self.lock:
+            now = time.monotonic()
+            delay = self.next_slot - now
+            self.next_slot = max(now, self.next_slot) + self.interval
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+_RETRY_STATUS = {408, 409, 425, 429}
+
+
+def _retryable(err: BaseException) -> bool:
+    if isinstance(err, openai.APIStatusError):
+        return err.status_code in _RETRY_STATUS or err.status_code >= 500
+    return isinstance(err, (openai.APIConnectionError, openai.APIResponseValidationError, asyncio.TimeoutError,
+                            ValueError, KeyError, TypeError, AttributeError))
+
+
+class Teacher:
+    """Async chat completions over camel model backends, with timeout, retries, concurrency and rate limits."""
+
+    def __init__(self, endpoint: cfgmod.Endpoint, limits: RunLimits = RunLimits(), max_new_tokens: int = 512) -> None:
+        self.endpoint, self.limits, self.max_new_tokens = endpoint, limits, max_new_tokens
+        self.usage = Usage()
+        self._backends: dict[float, Any] = {}
+        self._semaphore: asyncio.Semaphore | None = None
+        self._limiter: RateLimiter | None = None
+
+    @property
+    def model(self) -> str:
+        return self.endpoint.model
+
+    def _backend(self, temperature: float) -> Any:
+        if temperature not in self._backends:
+            from camel.models import ModelFactory
+            from camel.types import ModelPlatformType
+
+            self._backends[temperature] = ModelFactory.create(
+                model_platform=ModelPlatformType.OPENAI_COMPATIBLE_MODEL,
+                model_type=self.endpoint.model,
+                api_key=self.endpoint.api_key.reveal(),
+                url=self.endpoint.base_url,
+                model_config_dict={"temperature": temperature, "max_tokens": self.max_new_tokens},
+                token_counter=cfgmod.ApproxTokenCounter(),
+                timeout=self.limits.timeout,
+                max_retries=0,  # retries are ours, so they are visible, bounded and tested
+            )
+        return self._backends[temperature]
+
+    def check_run_budget(self) -> None:
+        lim, use = self.limits, self.usage
+        if lim.max_calls is not None and use.calls >= lim.max_calls:
+            raise RunBudgetExceeded(f"run budget of {lim.max_calls} calls reached")
+        if lim.max_tokens is not None and use.tokens_in + use.tokens_out >= lim.max_tokens:
+            raise RunBudgetExceeded(f"run budget of {lim.max_tokens} tokens reached")
+
+    async def complete(self, messages: list[dict[str, str]], temperature: float, usage: Usage) -> str:
+        """One chat completion's text; counts into ``usage`` (the question's) and the run's usage."""
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.limits.concurrency)
+            self._limiter = RateLimiter(self.limits.requests_per_minute)
+        backend = self._backend(temperature)
+        last: BaseException | None = None
+        for attempt in range(self.limits.max_retries + 1):
+            self.check_run_budget()
+            async with self._semaphore:
+                await self._limiter.wait()  # type: ignore[union-attr]
+                try:
+                    reply = await asyncio.wait_for(backend.arun(messages), timeout=self.limits.timeout)
+                    text = reply.choices[0].message.content
+                    if not isinstance(text, str) or not text.strip():
+                        raise ValueError("empty or missing message content")
+                except BaseException as err:  # noqa: BLE001 (classified below; cancellation re-raised)
+                    if isinstance(err, asyncio.CancelledError) or not _retryable(err):
+                        if isinstance(err, openai.APIStatusError):
+                            hint = " (check COTLIB_API_KEY)" if err.status_code in (401, 403) else ""
+                            raise TeacherError(f"{self.endpoint.base_url}: HTTP {err.status_code}{hint}") from None
+                        raise
+                    last = err
+                else:
+                    tokens_in = getattr(reply.usage, "prompt_tokens", 0) or 0
+                    tokens_out = getattr(reply.usage, "completion_tokens", 0) or 0
+                    for u in (usage, self.usage):
+                        u.calls += 1
+                        u.tokens_in += tokens_in
+                        u.tokens_out += tokens_out
+                    return text
+            usage.retries += 1
+            self.usage.retries += 1
+            await asyncio.sleep(self._backoff(attempt, last))
+        raise TeacherError(f"{self.endpoint.base_url}: gave up after {self.limits.max_retries + 1} attempts ({last!r})")
+
+    def _backoff(self, attempt: int, err: BaseException | None) -> float:
+        retry_after = None
+        if isinstance(err, openai.APIStatusError):
+            try:
+                retry_after = float(err.response.headers.get("retry-after", ""))
+            except ValueError:
+                retry_after = None
+        delay = min(self.limits.backoff_cap, self.limits.backoff_base * 2**attempt) * (0.5 + random.random())
+        return max(delay, retry_after or 0.0)
+
+
+# ------------------------------------------------------------------------------------------------------- store
+
+
+class RecordStore:
+    """Append-only JSONL of finished questions, keyed by (question id, config hash).
+
+    Each record is one ``os.write`` of a full line to a file opened with O_APPEND, then fsync'd; a line cut
+    short by a kill is dropped (and truncated away) on the next load, so resuming never duplicates or corrupts.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def load(self) -> dict[tuple[str, str], dict]:
+        records: dict[tuple[str, str], dict] = {}
+        if not self.path.exists():
+            return records
+        raw = self.path.read_bytes()
+        end = raw.rfind(b"\n") + 1
+        if end < len(raw):  # a partial last line from an interrupted write
+            with open(self.path, "r+b") as f:
+                f.truncate(end)
+        for number, line in enumerate(raw[:end].splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                records[(record["id"], record["config"])] = record
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise ValueError(f"{self.path}:{number}: not a generation record") from None
+        return records
+
+    def append(self, record: dict) -> None:
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode()
+        with self._lock:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+# ------------------------------------------------------------------------------------------------ one question
+
+
+def direct_messages(question: str, language: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": SYSTEM_PROMPTS[language]}, {"role": "user", "content": question}]
+
+
+def continue_messages(question: str, prefix: Sequence[str], language: str) -> list[dict[str, str]]:
+    user = CONTINUE_PROMPTS[language].format(question=question, prefix=search.join_steps(list(prefix)))
+    return [{"role": "system", "content": SYSTEM_PROMPTS[language]}, {"role": "user", "content": user}]
+
+
+def hint_messages(question: str, answer: str, language: str) -> list[dict[str, str]]:
+    user = HINT_PROMPTS[language].format(question=question, answer=answer)
+    return [{"role": "system", "content": SYSTEM_PROMPTS[language]}, {"role": "user", "content": user}]
+
+
+async def _is_correct(text: str, gold: str) -> bool:
+    return (await asyncio.to_thread(verify.check, text, gold)).correct
+
+
+async def solve_one(pair: QAPair, teacher: Teacher, cfg: GenerationConfig, config_key: str) -> dict:
+    """Direct attempt → verify → search → (rationalize): one record. Raises RunBudgetExceeded to stop the run."""
+    usage = Usage()
+    started = 0  # calls started: concurrent rollouts reserve their slot before they run
+    start = time.perf_counter()
+
+    search_cap = cfg.max_calls_per_question - (1 if cfg.rationalize else 0)  # keep a call for the last resort
+
+    async def call(messages: list[dict[str, str]], temperature: float, cap: int = search_cap) -> str:
+        nonlocal started
+        if started >= cap or (
+            cfg.max_tokens_per_question is not None and usage.tokens_in + usage.tokens_out >= cfg.max_tokens_per_question
+        ):
+            raise search.BudgetExceeded()
+        started += 1
+        return await teacher.complete(messages, temperature, usage)
+
+    async def rollout(prefix: tuple[str, ...], n: int) -> list[str]:
+        messages = continue_messages(pair.question, prefix, cfg.language) if prefix else direct_messages(pair.question, cfg.language)
+        texts = await asyncio.gather(*(call(messages, cfg.rollout_temperature) for _ in range(n)), return_exceptions=True)
+        if any(isinstance(t, RunBudgetExceeded) for t in texts):
+            raise next(t for t in texts if isinstance(t, RunBudgetExceeded))
+        done = [t for t in texts if isinstance(t, str)]
+        if not done:
+            first_error = next(t for t in texts if isinstance(t, BaseException))
+            raise first_error
+        prefix_text = search.join_steps(list(prefix))
+        return [f"{prefix_text}\n{t.strip()}" if prefix else t for t in done]
+
+    record: dict[str, Any] = {
+        "id": pair.id, "config": config_key, "question": pair.question, "answer": pair.answer, "teacher": teacher.model,
+        "language": cfg.language, "meta": pair.meta,
+    }
+    attempt = await call(direct_messages(pair.question, cfg.language), cfg.temperature)
+    verdict = verify.check(attempt, pair.answer)
+    result = None
+    if verdict.correct:
+        method, solution = "direct", attempt
+    else:
+        result = await search.OmegaSearch(rollout, lambda t: _is_correct(t, pair.answer), cfg.search_params()).run(attempt)
+        method, solution = ("search", result.best) if result.best else ("failed", None)
+        if solution is None and cfg.rationalize:
+            try:
+                hinted = await call(hint_messages(pair.question, pair.answer, cfg.language), cfg.temperature,
+                                    cap=cfg.max_calls_per_question)
+                if verify.check(hinted, pair.answer).correct:
+                    method, solution = "rationalized", hinted
+            except search.BudgetExceeded:
+                pass
+    final = verify.check(solution, pair.answer) if solution else verdict
+    record.update({
+        "solution": solution,
+        "verified": solution is not None and final.correct,
+        "method": method,
+        "extracted": final.extracted,
+        "verdict_reason": final.reason,
+        "first_attempt": attempt,
+        "best_attempt": None if solution else attempt,
+        "first_error_step": result.first_error_step if result else None,
+        "rollouts": result.rollouts if result else 0,
+        "step_labels": result.step_labels if result else [],
+        "trace": result.trace if result else [],
+        "calls": usage.calls,
+        "retries": usage.retries,
+        "tokens_in": usage.tokens_in,
+        "tokens_out": usage.tokens_out,
+        "latency_s": round(time.perf_counter() - start, 3),
+    })
+    return record
+
+
+# ------------------------------------------------------------------------------------------------------ the run
+
+
+@dataclass
+class RunSummary:
+    questions: int
+    skipped: int  # already in the store (resumed)
+    generated: int
+    verified: int
+    by_method: dict[str, int]
+    usage: Usage
+    cost_usd: float | None
+    seconds: float
+    stopped: str | None = None  # why the run stopped early, if it did
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def pass_rate(self) -> float:
+        return self.verified / self.generated if self.generated else 0.0
+
+
+def cost(usage: Usage, model: str, prices: dict[str, tuple[float, float]] | None) -> float | None:
+    table = prices if prices is not None else PRICES
+    if model not in table:
+        return None
+    price_in, price_out = table[model]
+    return (usage.tokens_in * price_in + usage.tokens_out * price_out) / 1e6
+
+
+def estimate(n_questions: int, cfg: GenerationConfig = GenerationConfig(), pass_rate: float = 0.5,
+             tokens_in_per_call: int = 250, tokens_out_per_call: int = 250, model: str | None = None,
+             prices: dict[str, tuple[float, float]] | None = None) -> dict[str, Any]:
+    """Calls, tokens and cost before a run: the least (all direct), an expectation, and the cap."""
+    per_search = min(cfg.max_calls_per_question - 1, cfg.rollouts_per_estimate * 4)  # ~log2(8 steps) + 1 estimates
+    expected_calls = n_questions * (1 + (1 - pass_rate) * per_search)
+    out = {}
+    for name, calls in (("min", n_questions), ("expected", round(expected_calls)), ("max", n_questions * cfg.max_calls_per_question)):
+        usage = Usage(calls, calls * tokens_in_per_call, calls * tokens_out_per_call)
+        out[name] = {"calls": calls, "tokens": usage.tokens_in + usage.tokens_out,
+                     "cost_usd": cost(usage, model, prices) if model else None}
+    return out
+
+
+async def agenerate(pairs: Iterable[QAPair], output: str | Path, endpoint: cfgmod.Endpoint | None = None,
+                    cfg: GenerationConfig = GenerationConfig(), limits: RunLimits = RunLimits(),
+                    progress: bool = True, teacher: Teacher | None = None) -> RunSummary:
+    """Generate verified CoT records for ``pairs`` into the JSONL ``output`` (async; resumable)."""
+    from tqdm.auto import tqdm
+
+    if teacher is None:
+        endpoint = endpoint or cfgmod.resolve(cfgmod.load_settings())
+        teacher = Teacher(endpoint, limits, cfg.max_new_tokens)
+    pairs = list(pairs)
+    key = cfg.key(teacher.model)
+    store = RecordStore(output)
+    done = store.load()
+    todo = [p for p in pairs if (p.id, key) not in done]
+    start = time.perf_counter()
+    by_method: dict[str, int] = {}
+    verified = generated = 0
+    stopped: str | None = None
+    errors: list[str] = []
+    bar = tqdm(total=len(todo), desc="questions", unit="q", disable=not progress)
+    queue: asyncio.Queue[QAPair] = asyncio.Queue()
+    for pair in todo:
+        queue.put_nowait(pair)
+
+    async def worker() -> None:
+        nonlocal verified, generated, stopped
+        while stopped is None and not queue.empty():
+            pair = queue.get_nowait()
+            try:
+                record = await solve_one(pair, teacher, cfg, key)
+            except RunBudgetExceeded as err:
+                stopped = str(err)
+                return
+            except (TeacherError, openai.APIError, OSError) as err:
+                errors.append(f"{pair.id}: {err}")
+                bar.update(1)
+                continue
+            store.append(record)
+            generated += 1
+            verified += record["verified"]
+            by_method[record["method"]] = by_method.get(record["method"], 0) + 1
+            bar.update(1)
+            bar.set_postfix(pass_rate=f"{verified / generated:.0%}", calls=teacher.usage.calls,
+                            tokens=teacher.usage.tokens_in + teacher.usage.tokens_out)
+
+    # enough workers to keep every request slot busy even while some questions wait on verification
+    await asyncio.gather(*(worker() for _ in range(max(1, limits.concurrency))))
+    bar.close()
+    return RunSummary(len(pairs), len(pairs) - len(todo), generated, verified, by_method, teacher.usage,
+                      cost(teacher.usage, teacher.model, limits.prices), round(time.perf_counter() - start, 2),
+                      stopped, errors)
+
+
+def generate(pairs: Iterable[QAPair], output: str | Path, **kwargs: Any) -> RunSummary:
+    """Synchronous :func:`agenerate`; also works inside Jupyter's running event loop (it uses its own thread)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(agenerate(pairs, output, **kwargs))
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = asyncio.run(agenerate(pairs, output, **kwargs))
+        except BaseException as err:  # noqa: BLE001 (re-raised in the caller's thread)
+            box["error"] = err
+
+    thread = threading.Thread(target=target, name="cotlib-generate")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+def load_records(path: str | Path) -> list[dict]:
+    """The records of a run, in file order."""
+    return list(RecordStore(path).load().values())

@@ -1,0 +1,142 @@
+"""A scripted OpenAI-compatible chat server on loopback, for tests and benchmarks.
+
+Replies come from a Python function of the request; faults (429, 500, timeouts, garbage, empty replies) can be
+queued for the next requests. :class:`AdditionWorld` scripts a teacher that is right or wrong by design.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+FAULTS = ("429", "500", "401", "timeout", "garbage", "empty")
+
+
+class ScriptedLLM:
+    def __init__(self, reply: Callable[[dict], str], latency: float = 0.0, model: str = "scripted-teacher",
+                 timeout_sleep: float = 3.0) -> None:
+        self.reply, self.latency, self.model, self.timeout_sleep = reply, latency, model, timeout_sleep
+        self.requests: list[dict] = []
+        self.faults: list[str] = []
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:  # noqa: N802
+                self.send(200, json.dumps({"object": "list", "data": [{"id": outer.model, "object": "model"}]}).encode())
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                with outer.lock:
+                    outer.requests.append(body)
+                    fault = outer.faults.pop(0) if outer.faults else None
+                time.sleep(outer.latency)
+                if fault == "429":
+                    return self.send(429, b'{"error": {"message": "slow down"}}', {"Retry-After": "0"})
+                if fault == "500":
+                    return self.send(500, b'{"error": {"message": "boom"}}')
+                if fault == "401":
+                    return self.send(401, b'{"error": {"message": "bad key"}}')
+                if fault == "timeout":
+                    time.sleep(outer.timeout_sleep)
+                if fault == "garbage":
+                    return self.send(200, b"{this is not json")
+                text = "" if fault == "empty" else outer.reply(body)
+                prompt = " ".join(str(m.get("content", "")) for m in body.get("messages", []))
+                self.send(200, json.dumps({
+                    "id": "cmpl-1", "object": "chat.completion", "created": int(time.time()), "model": outer.model,
+                    "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+                    "usage": {"prompt_tokens": len(prompt) // 4 + 1, "completion_tokens": len(text) // 4 + 1,
+                              "total_tokens": len(prompt) // 4 + len(text) // 4 + 2},
+                }).encode())
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}/v1"
+
+    def __enter__(self) -> ScriptedLLM:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class AdditionWorld:
+    """Questions "Q<i>: What is <a> + <b>?" with a canonical solution of 6 steps and a boxed-answer line.
+
+    - ``planted[i] = e``: the greedy (temperature 0) answer to question i goes wrong from step ``e`` on.
+    - ``hopeless``: questions the teacher never gets right.
+    - Rollouts (temperature > 0) continue a prefix: a prefix of canonical steps continues correctly on every
+      ``period``-th call for that (question, prefix) and wrongly otherwise; a prefix holding a wrong step never
+      recovers. ``period=4`` with 4 rollouts per estimate makes every good prefix's MC exactly 1/4.
+    """
+
+    STEPS = 6
+
+    def __init__(self, n: int, planted: dict[int, int] | None = None, hopeless: set[int] | None = None,
+                 period: int = 4) -> None:
+        self.questions = {f"Q{i}: What is {100 + 7 * i} + {23 + 3 * i}?": (100 + 7 * i, 23 + 3 * i) for i in range(n)}
+        self.planted, self.hopeless, self.period = planted or {}, hopeless or set(), period
+        self.counters: dict[tuple[str, int], int] = {}
+        self.lock = threading.Lock()
+
+    def qa(self) -> dict[str, str]:
+        return {q: str(a + b) for q, (a, b) in self.questions.items()}
+
+    def canonical(self, a: int, b: int) -> list[str]:
+        return [f"Step 1: We add {a} and {b}.", f"Step 2: The tens and ones of {a} are {a // 10} and {a % 10}.",
+                f"Step 3: The tens and ones of {b} are {b // 10} and {b % 10}.",
+                f"Step 4: Tens: {a // 10} + {b // 10} = {a // 10 + b // 10}.",
+                f"Step 5: Ones: {a % 10} + {b % 10} = {a % 10 + b % 10}.",
+                f"Step 6: Total: {a + b}.", f"The answer is \\boxed{{{a + b}}}."]
+
+    def wrong_from(self, a: int, b: int, e: int) -> list[str]:
+        steps = self.canonical(a, b)
+        wrong = [f"Step {e}: Carrying wrongly gives {a + b + 10} (off by ten)."]
+        wrong += [f"Step {j}: Continuing from the mistake." for j in range(e + 1, self.STEPS)]
+        return steps[: e - 1] + wrong + [f"Step {self.STEPS}: Total: {a + b + 10}.", f"The answer is \\boxed{{{a + b + 10}}}."]
+
+    def __call__(self, body: dict) -> str:
+        user = body["messages"][-1]["content"]
+        question = next(q for q in self.questions if user.startswith(q))
+        index = int(question[1:question.index(":")])
+        a, b = self.questions[question]
+        good = self.canonical(a, b)
+        if body.get("temperature", 0) == 0:
+            if index in self.planted:
+                return "\n".join(self.wrong_from(a, b, self.planted[index]))
+            return "\n".join(good) if index not in self.hopeless else "\n".join(self.wrong_from(a, b, 1))
+        prefix = re.search(r"beginning of a solution:\n(.*?)\n\nContinue", user, re.S)
+        steps = prefix.group(1).split("\n") if prefix else []
+        with self.lock:
+            key = (question, len(steps))
+            self.counters[key] = self.counters.get(key, 0) + 1
+            lucky = self.counters[key] % self.period == 0
+        prefix_ok = steps == good[: len(steps)]
+        if prefix_ok and lucky and index not in self.hopeless:
+            return "\n".join(good[len(steps):])
+        return "\n".join(self.wrong_from(a, b, len(steps) + 1)[len(steps):])
