@@ -30,8 +30,10 @@ demo: install
 	$(BIN)/cotlib teacher start
 	mkdir -p runs
 	cp -r notebooks/. runs/
-	cd runs && $(OFFLINE) ../$(EXECUTE) --inplace $(notdir $(NOTEBOOKS)); rc=$$?; cd .. && $(BIN)/cotlib doctor; \
-		$(BIN)/cotlib teacher stop; exit $$rc
+	cd runs && $(OFFLINE) ../$(EXECUTE) --inplace $(notdir $(NOTEBOOKS)) && \
+		../$(BIN)/cotlib generate --input outputs/qa_train.jsonl --output outputs/cli_records.jsonl --limit 4 \
+			--max-calls-per-question 6 --concurrency 2 --no-progress; \
+		rc=$$?; cd .. && $(BIN)/cotlib doctor; $(BIN)/cotlib teacher stop; exit $$rc
 	@echo "Executed notebooks and their outputs are in runs/."
 
 test: install

@@ -12,22 +12,25 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import heapq
+import html
 import json
 import os
 import random
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import openai
 
 from cotlib import config as cfgmod
 from cotlib import search, verify
-from cotlib.data import QAPair
+from cotlib.data import QAPair, load_qa, question_id
 
+T = TypeVar("T")
 PROMPT_VERSION = 1
 SYSTEM_PROMPTS = {
     "en": (
@@ -50,6 +53,7 @@ HINT_PROMPTS = {
           "mentioning that you were told.)",
     "zh": "{question}\n\n（正确答案是 {answer}。请写出得到这个答案的逐步解答，不要提到答案是事先给出的。）",
 }
+HINT_LEAKS = ("correct final answer", "i was told", "you told me", "正确答案是", "事先给出")  # a rationalization must not cite its hint
 #: Example price table, USD per million tokens (input, output). Pass your own to ``estimate``/``RunLimits``.
 PRICES: dict[str, tuple[float, float]] = {
     "gpt-4o-mini": (0.15, 0.60),
@@ -101,7 +105,7 @@ class RunLimits:
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
     requests_per_minute: float | None = None
-    max_calls: int | None = None  # per run
+    max_calls: int | None = None  # per run: requests sent, retries included
     max_tokens: int | None = None  # per run
     prices: dict[str, tuple[float, float]] | None = None
 
@@ -150,6 +154,41 @@ class RateLimiter:
             await asyncio.sleep(delay)
 
 
+class PrioritySlots:
+    """A semaphore that hands a freed slot to the waiting request with the highest priority (then first come).
+
+    Requests of questions already deep in a search get priority over new questions' first attempts: that keeps
+    the long dependency chains (attempt → probe → probe → …) moving and the slots full until the very end.
+    """
+
+    def __init__(self, slots: int) -> None:
+        self.free = slots
+        self.waiting: list[tuple[float, int, asyncio.Future[None]]] = []
+        self.counter = 0
+
+    async def acquire(self, priority: float) -> None:
+        if self.free > 0 and not self.waiting:
+            self.free -= 1
+            return
+        self.counter += 1
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self.waiting, (-priority, self.counter, future))
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # the slot was handed over just as we were cancelled
+            raise
+
+    def release(self) -> None:
+        while self.waiting:
+            _, _, future = heapq.heappop(self.waiting)
+            if not future.done():
+                future.set_result(None)
+                return
+        self.free += 1
+
+
 _RETRY_STATUS = {408, 409, 425, 429}
 
 
@@ -166,8 +205,9 @@ class Teacher:
     def __init__(self, endpoint: cfgmod.Endpoint, limits: RunLimits = RunLimits(), max_new_tokens: int = 512) -> None:
         self.endpoint, self.limits, self.max_new_tokens = endpoint, limits, max_new_tokens
         self.usage = Usage()
+        self.sent = 0  # requests sent, in flight included (what the run's call cap counts)
         self._backends: dict[float, Any] = {}
-        self._semaphore: asyncio.Semaphore | None = None
+        self._slots: PrioritySlots | None = None
         self._limiter: RateLimiter | None = None
 
     @property
@@ -191,23 +231,35 @@ class Teacher:
             )
         return self._backends[temperature]
 
+    async def aclose(self) -> None:
+        """Close the HTTP clients while their event loop is still running."""
+        for backend in self._backends.values():
+            client = getattr(backend, "_async_client", None)
+            if client is not None:
+                await client.close()
+        self._backends.clear()
+        self._slots = self._limiter = None
+
     def check_run_budget(self) -> None:
         lim, use = self.limits, self.usage
-        if lim.max_calls is not None and use.calls >= lim.max_calls:
+        if lim.max_calls is not None and self.sent >= lim.max_calls:
             raise RunBudgetExceeded(f"run budget of {lim.max_calls} calls reached")
         if lim.max_tokens is not None and use.tokens_in + use.tokens_out >= lim.max_tokens:
             raise RunBudgetExceeded(f"run budget of {lim.max_tokens} tokens reached")
 
-    async def complete(self, messages: list[dict[str, str]], temperature: float, usage: Usage) -> str:
+    async def complete(self, messages: list[dict[str, str]], temperature: float, usage: Usage,
+                       priority: float = 0) -> str:
         """One chat completion's text; counts into ``usage`` (the question's) and the run's usage."""
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self.limits.concurrency)
+        if self._slots is None:
+            self._slots = PrioritySlots(self.limits.concurrency)
             self._limiter = RateLimiter(self.limits.requests_per_minute)
         backend = self._backend(temperature)
         last: BaseException | None = None
         for attempt in range(self.limits.max_retries + 1):
-            self.check_run_budget()
-            async with self._semaphore:
+            await self._slots.acquire(priority)
+            try:
+                self.check_run_budget()  # with the slot held, so requests in flight count
+                self.sent += 1
                 await self._limiter.wait()  # type: ignore[union-attr]
                 try:
                     reply = await asyncio.wait_for(backend.arun(messages), timeout=self.limits.timeout)
@@ -229,6 +281,8 @@ class Teacher:
                         u.tokens_in += tokens_in
                         u.tokens_out += tokens_out
                     return text
+            finally:
+                self._slots.release()
             usage.retries += 1
             self.usage.retries += 1
             await asyncio.sleep(self._backoff(attempt, last))
@@ -326,7 +380,7 @@ async def solve_one(pair: QAPair, teacher: Teacher, cfg: GenerationConfig, confi
         ):
             raise search.BudgetExceeded()
         started += 1
-        return await teacher.complete(messages, temperature, usage)
+        return await teacher.complete(messages, temperature, usage, priority=started)
 
     async def rollout(prefix: tuple[str, ...], n: int) -> list[str]:
         messages = continue_messages(pair.question, prefix, cfg.language) if prefix else direct_messages(pair.question, cfg.language)
@@ -356,7 +410,8 @@ async def solve_one(pair: QAPair, teacher: Teacher, cfg: GenerationConfig, confi
             try:
                 hinted = await call(hint_messages(pair.question, pair.answer, cfg.language), cfg.temperature,
                                     cap=cfg.max_calls_per_question)
-                if verify.check(hinted, pair.answer).correct:
+                leaks = any(phrase in hinted.lower() for phrase in HINT_LEAKS)
+                if verify.check(hinted, pair.answer).correct and not leaks:
                     method, solution = "rationalized", hinted
             except search.BudgetExceeded:
                 pass
@@ -431,6 +486,7 @@ async def agenerate(pairs: Iterable[QAPair], output: str | Path, endpoint: cfgmo
     """Generate verified CoT records for ``pairs`` into the JSONL ``output`` (async; resumable)."""
     from tqdm.auto import tqdm
 
+    own_teacher = teacher is None
     if teacher is None:
         endpoint = endpoint or cfgmod.resolve(cfgmod.load_settings())
         teacher = Teacher(endpoint, limits, cfg.max_new_tokens)
@@ -462,7 +518,7 @@ async def agenerate(pairs: Iterable[QAPair], output: str | Path, endpoint: cfgmo
                 errors.append(f"{pair.id}: {err}")
                 bar.update(1)
                 continue
-            store.append(record)
+            await asyncio.to_thread(store.append, record)  # fsync off the event loop
             generated += 1
             verified += record["verified"]
             by_method[record["method"]] = by_method.get(record["method"], 0) + 1
@@ -470,29 +526,33 @@ async def agenerate(pairs: Iterable[QAPair], output: str | Path, endpoint: cfgmo
             bar.set_postfix(pass_rate=f"{verified / generated:.0%}", calls=teacher.usage.calls,
                             tokens=teacher.usage.tokens_in + teacher.usage.tokens_out)
 
-    # enough workers to keep every request slot busy even while some questions wait on verification
-    await asyncio.gather(*(worker() for _ in range(max(1, limits.concurrency))))
-    bar.close()
+    # many questions in flight (the slots bound the requests): new questions fill slots that searches leave free
+    try:
+        await asyncio.gather(*(worker() for _ in range(8 * max(1, limits.concurrency))))
+    finally:
+        bar.close()
+        if own_teacher:
+            await teacher.aclose()
     return RunSummary(len(pairs), len(pairs) - len(todo), generated, verified, by_method, teacher.usage,
                       cost(teacher.usage, teacher.model, limits.prices), round(time.perf_counter() - start, 2),
                       stopped, errors)
 
 
-def generate(pairs: Iterable[QAPair], output: str | Path, **kwargs: Any) -> RunSummary:
-    """Synchronous :func:`agenerate`; also works inside Jupyter's running event loop (it uses its own thread)."""
+def run_sync(make_coro: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion from sync code, also inside Jupyter's running loop (in its own thread)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(agenerate(pairs, output, **kwargs))
+        return asyncio.run(make_coro())
     box: dict[str, Any] = {}
 
     def target() -> None:
         try:
-            box["result"] = asyncio.run(agenerate(pairs, output, **kwargs))
+            box["result"] = asyncio.run(make_coro())
         except BaseException as err:  # noqa: BLE001 (re-raised in the caller's thread)
             box["error"] = err
 
-    thread = threading.Thread(target=target, name="cotlib-generate")
+    thread = threading.Thread(target=target, name="cotlib-run")
     thread.start()
     thread.join()
     if "error" in box:
@@ -500,6 +560,109 @@ def generate(pairs: Iterable[QAPair], output: str | Path, **kwargs: Any) -> RunS
     return box["result"]
 
 
+def generate(pairs: Iterable[QAPair], output: str | Path, **kwargs: Any) -> RunSummary:
+    """Synchronous :func:`agenerate`; also works inside Jupyter's running event loop."""
+    return run_sync(lambda: agenerate(pairs, output, **kwargs))
+
+
+def trace_html(record: dict) -> str:
+    """An HTML view of one record: the first attempt with its first wrong step marked, the bisection, the result."""
+    steps = search.split_steps(record.get("first_attempt") or "")
+    err = record.get("first_error_step")
+
+    def colour(i: int) -> str:
+        if err is None:
+            return ""
+        return "background:#fee2e2" if i == err else ("background:#dcfce7" if i < err else "color:#9ca3af")
+
+    items = "".join(f'<li style="{colour(i)}">{html.escape(s)}</li>' for i, s in enumerate(steps, start=1))
+    probes = "".join(
+        f"<tr><td>{e['mid']}</td><td>{e['mc']:.2f}</td><td>{'good' if e['mc'] > 0 else 'bad'}</td></tr>"
+        for e in record.get("trace", []) if e["event"] == "bisect"
+    )
+    where = f"step {err}" if err else "not located"
+    result = (f"<pre style='white-space:pre-wrap;background:#f0fdf4'>{html.escape(record['solution'])}</pre>"
+              if record.get("solution") else "<p><b>No verified solution within the budget.</b></p>")
+    return (
+        f"<div style='font-family:sans-serif;font-size:13px'><h4>{html.escape(record['question'])}</h4>"
+        f"<p>golden answer <code>{html.escape(record['answer'])}</code> · method <b>{record['method']}</b> · "
+        f"{record['calls']} calls · {record['rollouts']} rollouts · first wrong step: {where}</p>"
+        f"<p>First attempt (green: verified-good prefix, red: first wrong step):</p><ol>{items}</ol>"
+        + (f"<p>Binary search (MC = share of rollouts from that prefix that verify):</p><table><tr><th>prefix steps</th>"
+           f"<th>MC</th><th>prefix</th></tr>{probes}</table>" if probes else "")
+        + f"<p>Result:</p>{result}</div>"
+    )
+
+
 def load_records(path: str | Path) -> list[dict]:
     """The records of a run, in file order."""
     return list(RecordStore(path).load().values())
+
+
+class CoTDataGenerator:
+    """The original tutorial's interface (camel's ``CoTDataGenerator``), running this module's engine.
+
+    ``get_answer``/``verify_answer``/``solve``/``import_qa_from_json``/``export_solutions`` read as in the tutorial;
+    verification is :func:`cotlib.verify.check` (the ``verifier_agent``, if given, is only the LLM judge for free-text
+    answers), and ``solve`` returns a verified solution or ``None``, never an unverified one.
+    """
+
+    def __init__(self, generator_agent: Any, golden_answers: dict[str, str] | None = None, verifier_agent: Any = None,
+                 search_limit: int = 24, cfg: GenerationConfig | None = None, limits: RunLimits = RunLimits()) -> None:
+        backend = generator_agent.model_backend.current_model  # a ChatAgent holds a camel ModelManager
+        self.generator_agent, self.verifier_agent = generator_agent, verifier_agent
+        self.golden_answers: dict[str, str] = {}
+        self.import_qa_from_json(golden_answers or {})
+        self.endpoint = cfgmod.Endpoint(str(backend._url), str(backend.model_type),
+                                        cfgmod.Secret(backend._api_key or "not-needed"))
+        self.cfg = cfg or GenerationConfig(max_calls_per_question=search_limit)
+        self.limits = limits
+        self.solutions: dict[str, dict] = {}
+
+    def _gold(self, question: str) -> str:
+        if question not in self.golden_answers:
+            raise ValueError(f"no golden answer for question {question[:60]!r}")
+        return self.golden_answers[question]
+
+    def get_answer(self, question: str, context: str = "") -> str:
+        """One step-by-step answer from the generator agent (its memory reset first)."""
+        self.generator_agent.reset()
+        prompt = f"{question}\n\n{context}" if context else question
+        return self.generator_agent.step(prompt).msgs[0].content
+
+    def verify_answer(self, question: str, answer: str) -> bool:
+        judge = None
+        if self.verifier_agent is not None:
+            def judge(gold: str, extracted: str) -> bool:
+                self.verifier_agent.reset()
+                reply = self.verifier_agent.step(f"{verify.JUDGE_PROMPT}\nGolden answer: {gold}\nCandidate answer: {extracted}")
+                return reply.msgs[0].content.strip().upper().startswith("YES")
+        return verify.check(answer, self._gold(question), judge=judge).correct
+
+    def solve(self, question: str) -> str | None:
+        """Direct attempt, verification and search for one question; the verified solution, or None."""
+        pair = QAPair(question_id(question), question, self._gold(question))
+        teacher = Teacher(self.endpoint, self.limits, self.cfg.max_new_tokens)
+
+        async def solve() -> dict:
+            try:
+                return await solve_one(pair, teacher, self.cfg, self.cfg.key(teacher.model))
+            finally:
+                await teacher.aclose()
+
+        record = run_sync(solve)
+        self.solutions[question] = record
+        return record["solution"]
+
+    def import_qa_from_json(self, source: str | Path | dict[str, str]) -> bool:
+        """Add golden answers from a file or dict (any format :func:`cotlib.data.load_qa` reads)."""
+        self.golden_answers.update({p.question: p.answer for p in load_qa(source)} if source else {})
+        return True
+
+    def export_solutions(self, filepath: str | Path = "solutions.json") -> None:
+        """Write the records solved so far (verified or not, each says which) as JSON, atomically."""
+        path = Path(filepath)
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_text(json.dumps({"solutions": list(self.solutions.values()), "golden_answers": self.golden_answers,
+                                   "export_time": time.strftime("%Y-%m-%dT%H:%M:%S")}, ensure_ascii=False, indent=2))
+        tmp.replace(path)

@@ -27,6 +27,7 @@ class ScriptedLLM:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are two writes: Nagle + delayed ACK would add ~40 ms
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -41,6 +42,8 @@ class ScriptedLLM:
                 self.wfile.write(body)
 
             def do_GET(self) -> None:  # noqa: N802
+                if self.path.endswith("/stats"):
+                    return self.send(200, json.dumps({"requests": len(outer.requests)}).encode())
                 self.send(200, json.dumps({"object": "list", "data": [{"id": outer.model, "object": "model"}]}).encode())
 
             def do_POST(self) -> None:  # noqa: N802
@@ -68,7 +71,10 @@ class ScriptedLLM:
                               "total_tokens": len(prompt) // 4 + len(text) // 4 + 2},
                 }).encode())
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 256  # the default backlog (5) refuses bursts of concurrent clients
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -90,9 +96,12 @@ class AdditionWorld:
 
     - ``planted[i] = e``: the greedy (temperature 0) answer to question i goes wrong from step ``e`` on.
     - ``hopeless``: questions the teacher never gets right.
-    - Rollouts (temperature > 0) continue a prefix: a prefix of canonical steps continues correctly on every
+    - A first attempt (temperature 0, or camel's prompt with no "Existing content") is deterministic; retries
+      (temperature > 0, or camel's prompt with context) and rollouts continue a prefix: a prefix of canonical steps continues correctly on every
       ``period``-th call for that (question, prefix) and wrongly otherwise; a prefix holding a wrong step never
       recovers. ``period=4`` with 4 rollouts per estimate makes every good prefix's MC exactly 1/4.
+    - camel's verifier prompt is answered {"is_correct": <the golden answer is boxed in the student answer>}, and its
+      partial-solution scorer {"score": 0.85} (the example score its own prompt shows).
     """
 
     STEPS = 6
@@ -122,16 +131,24 @@ class AdditionWorld:
 
     def __call__(self, body: dict) -> str:
         user = body["messages"][-1]["content"]
-        question = next(q for q in self.questions if user.startswith(q))
+        if "Student Answer:" in user:  # camel's verifier prompt (structured output)
+            student = user.split("Student Answer:", 1)[1].split("Correct Answer:", 1)[0]
+            gold = user.split("Correct Answer:", 1)[1].split("\n", 1)[0].strip()
+            return json.dumps({"is_correct": f"\\boxed{{{gold}}}" in student})
+        if "give a score between 0-1" in user:  # camel's partial-solution scorer: copies its prompt's example
+            return json.dumps({"score": 0.85})
+        question = next(q for q in self.questions if q in user)
         index = int(question[1:question.index(":")])
         a, b = self.questions[question]
         good = self.canonical(a, b)
-        if body.get("temperature", 0) == 0:
+        prefix = re.search(r"beginning of a solution:\n(.*?)\n\nContinue", user, re.S)
+        steps = prefix.group(1).split("\n") if prefix else []
+        camel_context = user.split("Existing content:", 1)[1].split("Requirements:", 1)[0].strip() if "Existing content:" in user else ""
+        first_attempt = not prefix and (body.get("temperature", 0) == 0 if "Existing content:" not in user else not camel_context)
+        if first_attempt:
             if index in self.planted:
                 return "\n".join(self.wrong_from(a, b, self.planted[index]))
             return "\n".join(good) if index not in self.hopeless else "\n".join(self.wrong_from(a, b, 1))
-        prefix = re.search(r"beginning of a solution:\n(.*?)\n\nContinue", user, re.S)
-        steps = prefix.group(1).split("\n") if prefix else []
         with self.lock:
             key = (question, len(steps))
             self.counters[key] = self.counters.get(key, 0) + 1
@@ -140,3 +157,20 @@ class AdditionWorld:
         if prefix_ok and lucky and index not in self.hopeless:
             return "\n".join(good[len(steps):])
         return "\n".join(self.wrong_from(a, b, len(steps) + 1)[len(steps):])
+
+
+def serve_addition_world() -> None:
+    """``python tests/scripted_llm.py N LATENCY``: serve an AdditionWorld (every third question planted) in its
+    own process, printing the base URL; ``GET /v1/stats`` counts requests. Benchmarks use it so that the server's
+    CPU time is not the client's."""
+    import sys
+
+    n, latency = int(sys.argv[1]), float(sys.argv[2])
+    world = AdditionWorld(n, planted={i: 2 + i % 4 for i in range(0, n, 3)})
+    with ScriptedLLM(world, latency=latency) as server:
+        print(server.base_url, flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    serve_addition_world()

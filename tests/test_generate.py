@@ -46,6 +46,8 @@ def test_direct_search_and_failure_records(tmp_path):
             assert rec["rollouts"] > 0 and rec["calls"] > 1
             labels = {len(label["steps"]): label["label"] for label in rec["step_labels"]}
             assert labels[world.planted[i]] == "-"
+            view = generate.trace_html(rec)
+            assert view.count("background:#fee2e2") == 1 and f"first wrong step: step {world.planted[i]}" in view
         if i == 3:
             assert rec["method"] == "failed" and rec["solution"] is None and rec["verified"] is False
             assert rec["best_attempt"] and rec["calls"] <= cfg.max_calls_per_question
@@ -200,3 +202,28 @@ def test_language_and_config_validation():
     with pytest.raises(ValueError, match="language"):
         GenerationConfig(language="fr")
     assert "答案" in generate.direct_messages("q", "zh")[0]["content"]
+
+
+def test_facade_reads_like_the_original_tutorial(tmp_path):
+    from camel.agents import ChatAgent
+
+    from cotlib import CoTDataGenerator
+
+    world = AdditionWorld(3, planted={1: 3})
+    with ScriptedLLM(world) as server:
+        agent = ChatAgent(system_message="You are a genius at slow-thinking data and code",
+                          model=config.create_model(endpoint(server), temperature=0.0))
+        gen = CoTDataGenerator(agent, golden_answers=world.qa(), search_limit=30,
+                               limits=RunLimits(backoff_base=0.01))
+        questions = list(world.qa())
+        answer = gen.get_answer(questions[0])
+        assert gen.verify_answer(questions[0], answer)
+        assert not gen.verify_answer(questions[1], gen.get_answer(questions[1]))
+        solution = gen.solve(questions[1])
+        assert solution is not None and gen.verify_answer(questions[1], solution)
+        assert gen.solutions[questions[1]]["method"] == "search"
+        with pytest.raises(ValueError, match="no golden answer"):
+            gen.solve("an unknown question")
+    gen.export_solutions(tmp_path / "solutions.json")
+    exported = json.loads((tmp_path / "solutions.json").read_text())
+    assert exported["solutions"][0]["verified"] and exported["golden_answers"] == world.qa()

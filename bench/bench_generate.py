@@ -1,0 +1,127 @@
+"""Generation benchmark: camel's CoTDataGenerator loop vs cotlib's engine, same questions, same server, one run.
+
+A scripted OpenAI-compatible server on loopback (tests/scripted_llm.py, in its own process) answers with 100 ms latency: every third
+question's first attempt is wrong from a planted step; retries and rollouts from a correct prefix succeed one time
+in four. camel's generator runs as in the original tutorial (``solve`` per question, sequentially; its ``search_limit``
+is set so that its worst case matches cotlib's 24 calls per question); cotlib runs at concurrency 16. Both outputs
+are checked with cotlib.verify. Prints wall-time ratio, LLM calls per verified sample, and cotlib's time against the
+ideal (calls × latency / concurrency).
+
+Run: .venv/bin/python bench/bench_generate.py [--questions 64] [--latency 0.1] [--concurrency 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import logging
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from scripted_llm import AdditionWorld  # noqa: E402
+
+from cotlib import config, data, generate, verify  # noqa: E402
+
+
+def camel_generator_class():
+    """camel's CoTDataGenerator, loaded from its file: importing camel.datagen would pull torch and rouge."""
+    import camel
+
+    path = Path(camel.__file__).parent / "datagen" / "cot_datagen.py"
+    spec = importlib.util.spec_from_file_location("camel_cot_datagen", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.CoTDataGenerator
+
+
+class Server:
+    """The scripted server in its own process, so its CPU time is not the client's (as with a real API)."""
+
+    def __init__(self, questions: int, latency: float) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "scripted_llm.py"), str(questions),
+                                      str(latency)], stdout=subprocess.PIPE, text=True)
+        self.base_url = self.proc.stdout.readline().strip()
+        self.world = AdditionWorld(questions)  # the same questions and answers as the server's
+
+    def requests(self) -> int:
+        with urllib.request.urlopen(self.base_url + "/stats") as resp:
+            return json.load(resp)["requests"]
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def run_camel(server: Server, search_limit: int) -> dict:
+    from camel.agents import ChatAgent
+
+    endpoint = config.Endpoint(server.base_url, "scripted-teacher", config.Secret("x"), 32768)
+    make = lambda t: ChatAgent(system_message="You are a genius at slow-thinking data and code",  # noqa: E731
+                               model=config.create_model(endpoint, temperature=t), token_limit=32768)
+    qa = server.world.qa()
+    generator = camel_generator_class()(generator_agent=make(0.8), verifier_agent=make(0.0), golden_answers=qa,
+                                        search_limit=search_limit)
+    before, start = server.requests(), time.perf_counter()
+    verified = 0
+    for question, gold in qa.items():
+        solution = generator.solve(question)
+        verified += verify.check(solution, gold).correct
+    return {"wall": time.perf_counter() - start, "calls": server.requests() - before, "verified": verified}
+
+
+def run_cotlib(server: Server, concurrency: int) -> dict:
+    endpoint = config.Endpoint(server.base_url, "scripted-teacher", config.Secret("x"))
+    limits = generate.RunLimits(concurrency=concurrency)
+    pairs = data.load_qa(server.world.qa())
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        teacher = generate.Teacher(endpoint, limits)
+        asyncio.run(teacher.complete(generate.direct_messages("Q0: What is 100 + 23?", "en"), 0.0, generate.Usage()))
+        startup = time.perf_counter() - start  # imports done; client set-up + one request
+        before, start = server.requests(), time.perf_counter()
+        summary = generate.generate(pairs, Path(tmp) / "out.jsonl", endpoint=endpoint, limits=limits, progress=False)
+        wall = time.perf_counter() - start
+    return {"wall": wall, "calls": server.requests() - before, "verified": summary.verified, "startup": startup}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--questions", type=int, default=64)
+    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    logging.disable(logging.WARNING)  # camel warns about unknown model ids
+
+    search_limit = (24 - 2) // 2  # camel: 2 calls for the direct attempt, 2 per search iteration
+    with Server(args.questions, args.latency) as server:
+        camel = run_camel(server, search_limit)
+    with Server(args.questions, args.latency) as server:
+        ours = run_cotlib(server, args.concurrency)
+    ideal = ours["calls"] * args.latency / args.concurrency
+    n = args.questions
+    print(f"{n} questions, {args.latency * 1000:.0f} ms latency, cotlib concurrency {args.concurrency}")
+    for name, r in (("camel CoTDataGenerator", camel), ("cotlib", ours)):
+        per = r["calls"] / r["verified"] if r["verified"] else float("inf")
+        print(f"{name:<24} wall {r['wall']:7.2f} s  calls {r['calls']:5d}  verified {r['verified']:3d}/{n}  "
+              f"calls per verified sample {per:5.2f}")
+    print(f"speed-up (camel wall / cotlib wall): {camel['wall'] / ours['wall']:.1f}x  (target >= 10x)")
+    ratio = (ours["calls"] / ours["verified"]) / (camel["calls"] / camel["verified"]) if camel["verified"] else 0.0
+    print(f"calls per verified sample, cotlib / camel: {ratio:.2f}  (target <= 0.6)")
+    print(f"cotlib vs ideal (calls x latency / concurrency = {ideal:.2f} s): {ours['wall'] / ideal:.2f}x  (target <= 1.3)")
+    print(f"cotlib start-up (client set-up + first question): {ours['startup']:.2f} s, reported apart")
+
+
+if __name__ == "__main__":
+    main()
