@@ -206,16 +206,32 @@ def teacher_session() -> Iterator[Teacher]:
             stop_teacher()
 
 
+def student_tokenizer():  # -> transformers PreTrainedTokenizerBase
+    """The student's tokenizer: from its checkpoint if materialized, else straight from the GGUF (fast, no torch)."""
+    from transformers import AutoTokenizer
+
+    checkpoint = cache_dir() / "student" / MODEL_ID
+    if (checkpoint / "tokenizer.json").is_file():
+        return AutoTokenizer.from_pretrained(checkpoint)
+    src = gguf_path()
+    return AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
+
+
 def student_checkpoint(dest: Path | None = None) -> Path:
     """An HF checkpoint of the embedded model, dequantized from the GGUF once and cached (needs transformers + gguf)."""
     dest = dest or cache_dir() / "student" / MODEL_ID
     if (dest / "config.json").is_file():
         return dest
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     src = gguf_path()
     tokenizer = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
-    loaded = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name)
+    hf_logging.disable_progress_bar()  # a notebook would show the conversion bars on stderr
+    try:
+        loaded = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name)
+    finally:
+        hf_logging.enable_progress_bar()
     # The weights are already dequantized to float32; copy them into a plain model, which transformers will save.
     model_config = loaded.config
     del model_config.quantization_config

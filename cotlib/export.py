@@ -1,0 +1,152 @@
+"""From chapter-3 records to training data: Alpaca rows (the original format), chat messages, step labels.
+
+- :func:`select` validates the records and keeps the verified ones (an explicit switch keeps the rest, flagged),
+  dropping duplicate questions; it says what it dropped and why.
+- :func:`to_alpaca`, :func:`to_chat`, :func:`to_prm` build the three variants; :func:`train_test_split` splits them
+  deterministically; :func:`write_json` / :func:`write_jsonl` write atomically; :func:`to_dataset` makes a
+  ``datasets.DatasetDict``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cotlib.search import split_steps
+
+SYSTEM_PROMPT = "You are a helpful assistant. Solve the problem step by step and give the final answer as \\boxed{answer}."
+REQUIRED = ("id", "question", "answer", "verified", "method")
+
+
+class ExportError(ValueError):
+    """A record cannot be exported; the message names the record and the field."""
+
+
+@dataclass
+class Selection:
+    records: list[dict]
+    dropped: Counter = field(default_factory=Counter)  # reason -> count
+
+    def summary(self) -> dict[str, int]:
+        return {"kept": len(self.records), **{f"dropped: {k}": v for k, v in self.dropped.items()}}
+
+
+def _check(record: Any, index: int) -> None:
+    where = f"record {index}" + (f" (id {record.get('id')})" if isinstance(record, dict) and record.get("id") else "")
+    if not isinstance(record, dict):
+        raise ExportError(f"{where}: expected an object, got {type(record).__name__}")
+    for key in REQUIRED:
+        if key not in record:
+            raise ExportError(f"{where}: missing field {key!r}")
+    if not isinstance(record["question"], str) or not record["question"].strip():
+        raise ExportError(f"{where}: field 'question' is empty")
+    if record["verified"] and not (isinstance(record.get("solution"), str) and record["solution"].strip()):
+        raise ExportError(f"{where}: verified but field 'solution' is empty")
+
+
+def select(records: Iterable[dict], include_unverified: bool = False, include_rationalized: bool = True) -> Selection:
+    """Validate every record first (nothing is returned if one is bad), then keep, de-duplicate and flag."""
+    records = list(records)
+    for i, record in enumerate(records):
+        _check(record, i)
+    sel = Selection([])
+    seen: set[str] = set()
+    for record in records:
+        text = record.get("solution") or record.get("best_attempt")
+        if not record["verified"] and not include_unverified:
+            sel.dropped["not verified"] += 1
+        elif record["method"] == "rationalized" and not include_rationalized:
+            sel.dropped["rationalized"] += 1
+        elif not text:
+            sel.dropped["no solution text"] += 1
+        elif " ".join(record["question"].casefold().split()) in seen:
+            sel.dropped["duplicate question"] += 1
+        else:
+            seen.add(" ".join(record["question"].casefold().split()))
+            sel.records.append({**record, "output": text})
+    return sel
+
+
+def _meta(record: dict) -> dict[str, Any]:
+    return {"id": record["id"], "answer": record["answer"], "method": record["method"],
+            "verified": bool(record["verified"]), "teacher": record.get("teacher", "")}
+
+
+def to_alpaca(selection: Selection, metadata: bool = False) -> list[dict]:
+    """``{"instruction": question, "input": "", "output": solution}`` as in the original tutorial (+ metadata)."""
+    return [{"instruction": r["question"], "input": "", "output": r["output"], **(_meta(r) if metadata else {})}
+            for r in selection.records]
+
+
+def from_qa_pairs(pairs: dict[str, str]) -> list[dict]:
+    """The original tutorial's ``transform_qa_format``: a ``{question: answer}`` dict to Alpaca rows."""
+    return [{"instruction": q, "input": "", "output": a} for q, a in pairs.items()]
+
+
+def to_chat(selection: Selection, system: str = SYSTEM_PROMPT, metadata: bool = False) -> list[dict]:
+    """``{"messages": [system, user, assistant]}`` rows for chat templates."""
+    return [{"messages": [{"role": "system", "content": system}, {"role": "user", "content": r["question"]},
+                          {"role": "assistant", "content": r["output"]}], **(_meta(r) if metadata else {})}
+            for r in selection.records]
+
+
+def to_prm(records: Iterable[dict]) -> list[dict]:
+    """Step-level labels as TRL's stepwise format ``{"prompt", "completions": [steps], "labels": [bools]}``.
+
+    From each record's first attempt: steps before the first wrong one are good, that one is bad; from each
+    verified solution: every step is good.
+    """
+    rows = []
+    for r in records:
+        if r.get("first_error_step") and r.get("first_attempt"):
+            steps = split_steps(r["first_attempt"])[: r["first_error_step"]]
+            rows.append({"prompt": r["question"], "completions": steps, "labels": [True] * (len(steps) - 1) + [False]})
+        if r.get("verified") and r.get("solution"):
+            steps = split_steps(r["solution"])
+            rows.append({"prompt": r["question"], "completions": steps, "labels": [True] * len(steps)})
+    return rows
+
+
+def train_test_split(rows: Sequence[dict], test_fraction: float = 0.1, key: str = "instruction") -> dict[str, list[dict]]:
+    """Deterministic: a row's split depends only on a hash of its ``key`` field (stable as data grows)."""
+    def bucket(row: dict) -> float:
+        text = row[key] if key in row else json.dumps(row, sort_keys=True)
+        return int(hashlib.sha256(str(text).encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+    split = {"train": [r for r in rows if bucket(r) >= test_fraction], "test": [r for r in rows if bucket(r) < test_fraction]}
+    return split
+
+
+def _atomic_write(path: str | Path, text: str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def write_json(rows: Sequence[dict], path: str | Path) -> Path:
+    """The original format: one JSON list, indented, UTF-8 (written to a temp file, then renamed)."""
+    return _atomic_write(path, json.dumps(list(rows), ensure_ascii=False, indent=2) + "\n")
+
+
+def write_jsonl(rows: Sequence[dict], path: str | Path) -> Path:
+    return _atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def to_dataset(splits: dict[str, list[dict]]) -> Any:
+    """A ``datasets.DatasetDict`` with the non-empty splits."""
+    from datasets import Dataset, DatasetDict
+
+    return DatasetDict({name: Dataset.from_list(rows) for name, rows in splits.items() if rows})
+
+
+def token_lengths(rows: Sequence[dict], tokenizer: Any, fields: Sequence[str] = ("instruction", "input", "output")) -> list[int]:
+    """Tokens per row as the student will see them (its tokenizer, the fields joined)."""
+    return [len(tokenizer("\n".join(str(r.get(f, "")) for f in fields))["input_ids"]) for r in rows]
