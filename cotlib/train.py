@@ -1,0 +1,359 @@
+"""Chapter 6: LoRA supervised fine-tuning with Unsloth, a VRAM planner, and before/after evaluation.
+
+One code path for three kinds of machine (the chosen path is printed, never silent):
+
+- CUDA GPU + Unsloth → Qwen2.5-1.5B-Instruct in 4-bit, as in the original tutorial;
+- CPU + Unsloth (its CPU mode) → the local SmolLM2-135M-Instruct checkpoint from :mod:`cotlib.local`;
+- no Unsloth importable (macOS, some Windows) → transformers + peft with the same hyperparameters.
+
+Import this module before trl/transformers: Unsloth must patch them first.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+if importlib.util.find_spec("unsloth") is not None:
+    import unsloth  # noqa: F401  (must come before trl/transformers/peft)
+
+from cotlib import verify
+
+ALPACA_PROMPT = """Below is an instruction that describes a task, paired with an input that provides further context. Write a response that appropriately completes the request.
+
+### Instruction:
+{}
+
+### Input:
+{}
+
+### Response:
+{}"""
+TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+GPU_MODEL = "unsloth/Qwen2.5-1.5B-Instruct-bnb-4bit"
+
+
+# ------------------------------------------------------------------------------------------------ configuration
+
+
+@dataclass
+class TrainConfig:
+    """The original tutorial's hyperparameters; ``for_machine`` adapts the model, precision and optimizer."""
+
+    model_name: str = GPU_MODEL
+    max_seq_length: int = 2048
+    load_in_4bit: bool = True
+    r: int = 16
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    batch_size: int = 2
+    grad_accum: int = 4
+    warmup_steps: int = 5
+    max_steps: int = 30
+    learning_rate: float = 2e-4
+    optim: str = "adamw_8bit"
+    weight_decay: float = 0.01
+    lr_scheduler_type: str = "linear"
+    seed: int = 3407
+    train_on_responses_only: bool = False
+    output_dir: str = "outputs/sft"
+    save_steps: int = 10
+    target_modules: tuple[str, ...] = TARGET_MODULES
+
+    @classmethod
+    def for_machine(cls, cuda: bool, cpu_checkpoint: str | None = None, **overrides: Any) -> TrainConfig:
+        """GPU: the original recipe. CPU: the small local model in full precision, plain AdamW, shorter rows."""
+        if cuda:
+            return cls(**overrides)
+        base = dict(model_name=cpu_checkpoint or "", max_seq_length=512, load_in_4bit=False, optim="adamw_torch",
+                    learning_rate=1e-3, max_steps=12, warmup_steps=2, save_steps=4)
+        return cls(**{**base, **overrides})
+
+
+def backend() -> str:
+    """Which training path this machine takes."""
+    has_unsloth = importlib.util.find_spec("unsloth") is not None
+    import torch
+
+    if has_unsloth:
+        return "unsloth (CUDA)" if torch.cuda.is_available() else "unsloth (CPU mode)"
+    return "transformers + peft"
+
+
+# --------------------------------------------------------------------------------------------------- formatting
+
+
+def format_alpaca(instruction: str, input_text: str = "", output: str = "", eos_token: str = "") -> str:
+    """The Alpaca prompt; training rows end with the EOS token, or generation never learns to stop."""
+    return ALPACA_PROMPT.format(instruction, input_text, output) + (eos_token if output else "")
+
+
+def formatting_func(eos_token: str):
+    """A batched ``dataset.map`` function adding a ``text`` column (the original ``formatting_prompts_func``)."""
+    if not eos_token:
+        raise ValueError("the tokenizer has no EOS token: rows without it teach the model never to stop")
+
+    def apply(batch: dict[str, list[str]]) -> dict[str, list[str]]:
+        return {"text": [format_alpaca(i, x, o, eos_token) for i, x, o in
+                         zip(batch["instruction"], batch["input"], batch["output"])]}
+
+    return apply
+
+
+# ------------------------------------------------------------------------------------------------ the VRAM plan
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    intermediate: int
+    vocab: int
+    tied: bool
+
+    @property
+    def kv_dim(self) -> int:
+        return self.kv_heads * self.hidden // self.heads
+
+    def linear_params(self) -> int:
+        h, kv, i = self.hidden, self.kv_dim, self.intermediate
+        return self.layers * (2 * h * h + 2 * h * kv + 3 * h * i)
+
+    def embedding_params(self) -> int:
+        return self.vocab * self.hidden * (1 if self.tied else 2)
+
+    def lora_params(self, r: int, targets: Sequence[str] = TARGET_MODULES) -> int:
+        h, kv, i = self.hidden, self.kv_dim, self.intermediate
+        dims = {"q_proj": (h, h), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (h, h),
+                "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+        return self.layers * sum(r * sum(dims[t]) for t in targets)
+
+
+#: The Qwen2.5 family (config.json values), known offline.
+QWEN25 = {
+    "0.5B": ModelShape(896, 24, 14, 2, 4864, 151936, True),
+    "1.5B": ModelShape(1536, 28, 12, 2, 8960, 151936, True),
+    "3B": ModelShape(2048, 36, 16, 2, 11008, 151936, True),
+    "7B": ModelShape(3584, 28, 28, 4, 18944, 152064, False),
+}
+
+
+def model_shape(model: str) -> ModelShape:
+    """A known Qwen2.5 size (by name, e.g. ``unsloth/Qwen2.5-1.5B-Instruct-bnb-4bit``) or a local config.json."""
+    for size, shape in QWEN25.items():
+        if f"-{size}".lower() in model.lower():
+            return shape
+    config = Path(model) / "config.json"
+    if not config.is_file():
+        raise ValueError(f"unknown model {model!r}: use a Qwen2.5 name (0.5B-7B) or a folder with config.json")
+    c = json.loads(config.read_text())
+    return ModelShape(c["hidden_size"], c["num_hidden_layers"], c["num_attention_heads"],
+                      c.get("num_key_value_heads", c["num_attention_heads"]), c["intermediate_size"], c["vocab_size"],
+                      c.get("tie_word_embeddings", False))
+
+
+@dataclass
+class VramPlan:
+    """Predicted peak GPU memory (GiB) and its terms, each with what it is."""
+
+    terms: dict[str, float]
+    notes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def total_gb(self) -> float:
+        return round(sum(self.terms.values()), 2)
+
+    def table(self) -> list[tuple[str, float, str]]:
+        return [(name, round(gb, 3), self.notes.get(name, "")) for name, gb in self.terms.items()]
+
+
+GIB = 2**30
+
+
+def plan_vram(model: str, max_seq_length: int, batch_size: int, lora_r: int = 16, load_in_4bit: bool = True,
+              gradient_checkpointing: str | bool = "unsloth", fused_loss: bool = True, optim: str = "adamw_8bit",
+              targets: Sequence[str] = TARGET_MODULES) -> VramPlan:
+    """Predict peak memory of LoRA SFT before loading anything.
+
+    Terms: frozen weights (4-bit NF4 ≈ 0.52 B/param for the linear layers; embeddings stay 16-bit), LoRA adapters
+    with their fp32 gradients and optimizer states, activations (with gradient checkpointing only the layer inputs
+    are kept, and Unsloth's mode offloads even those to CPU RAM; one layer is recomputed at a time), the logits for
+    the loss (Unsloth's fused cross-entropy computes them in chunks; the plain loss materializes batch × seq × vocab
+    in fp32 twice), and the CUDA workspace/allocator slack.
+    """
+    s = model_shape(model)
+    tokens = batch_size * max_seq_length
+    weight_bytes = 0.52 if load_in_4bit else 2.0
+    lora = s.lora_params(lora_r, targets)
+    optim_bytes = 2 if "8bit" in optim else 8
+    layer_inputs = tokens * s.hidden * 2 * s.layers
+    terms = {
+        "weights": (s.linear_params() * weight_bytes + s.embedding_params() * 2) / GIB,
+        "lora + grads + optimizer": lora * (4 + 4 + optim_bytes) / GIB,
+        "checkpointed layer inputs": 0.0 if gradient_checkpointing == "unsloth" else
+        (layer_inputs if gradient_checkpointing else layer_inputs * 8) / GIB,
+        "one layer's activations": tokens * (10 * s.hidden + 3 * s.intermediate) * 2 / GIB,
+        "logits for the loss": tokens * s.vocab * (2 / 8 if fused_loss else 4 * 2) / GIB,
+        "CUDA workspace + allocator": 0.3,
+    }
+    notes = {
+        "weights": f"{(s.linear_params() + s.embedding_params()) / 1e9:.2f}B params, "
+                   f"{'4-bit NF4' if load_in_4bit else '16-bit'} linear layers, 16-bit embeddings",
+        "lora + grads + optimizer": f"{lora / 1e6:.1f}M LoRA params (r={lora_r}, {len(targets)} modules) × "
+                                    f"(4 + 4 + {optim_bytes}) bytes",
+        "checkpointed layer inputs": "offloaded to CPU RAM by Unsloth" if gradient_checkpointing == "unsloth" else
+        ("kept on the GPU" if gradient_checkpointing else "no checkpointing: every layer's activations kept"),
+        "one layer's activations": f"{tokens} tokens recomputed one layer at a time",
+        "logits for the loss": "fused, chunked cross-entropy" if fused_loss else "full fp32 logits and their gradient",
+        "CUDA workspace + allocator": "cuBLAS workspace and fragmentation (measured: about 0.3 GiB)",
+    }
+    return VramPlan(terms, notes)
+
+
+def fit_budget(model: str, budget_gb: float = 8.0, seq_lengths: Sequence[int] = (512, 1024, 2048, 4096, 8192),
+               batch_sizes: Sequence[int] = (1, 2, 4, 8, 16), **kwargs: Any) -> tuple[int, int, VramPlan] | None:
+    """The largest (batch × sequence) tokens per step that fit ``budget_gb``, preferring longer sequences."""
+    best = None
+    for seq in seq_lengths:
+        for batch in batch_sizes:
+            plan = plan_vram(model, seq, batch, **kwargs)
+            if plan.total_gb <= budget_gb and (best is None or (batch * seq, seq) > (best[0] * best[1], best[1])):
+                best = (batch, seq, plan)
+    return best
+
+
+# ------------------------------------------------------------------------------------------------ train and use
+
+
+def load_model(cfg: TrainConfig) -> tuple[Any, Any, str]:
+    """Base model + tokenizer, wrapped with LoRA adapters; returns (model, tokenizer, path taken)."""
+    path = backend()
+    if path.startswith("unsloth"):
+        from unsloth import FastLanguageModel
+
+        model, tokenizer = FastLanguageModel.from_pretrained(
+            model_name=cfg.model_name, max_seq_length=cfg.max_seq_length, dtype=None, load_in_4bit=cfg.load_in_4bit)
+        model = FastLanguageModel.get_peft_model(
+            model, r=cfg.r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, bias="none",
+            target_modules=list(cfg.target_modules), use_gradient_checkpointing="unsloth", random_state=cfg.seed)
+    else:
+        from peft import LoraConfig, get_peft_model
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(cfg.model_name)
+        model = AutoModelForCausalLM.from_pretrained(cfg.model_name)
+        model = get_peft_model(model, LoraConfig(r=cfg.r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                                                 bias="none", target_modules=list(cfg.target_modules),
+                                                 task_type="CAUSAL_LM"))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer, path
+
+
+def make_trainer(model: Any, tokenizer: Any, dataset: Any, cfg: TrainConfig) -> Any:
+    """TRL's SFTTrainer with today's API (SFTConfig with max_length set explicitly, processing_class)."""
+    import torch
+    from trl import SFTConfig, SFTTrainer
+
+    cuda = torch.cuda.is_available()
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    args = SFTConfig(
+        output_dir=cfg.output_dir, per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum, warmup_steps=cfg.warmup_steps, max_steps=cfg.max_steps,
+        learning_rate=cfg.learning_rate, optim=cfg.optim, weight_decay=cfg.weight_decay,
+        lr_scheduler_type=cfg.lr_scheduler_type, seed=cfg.seed, logging_steps=1, save_steps=cfg.save_steps,
+        save_total_limit=2, report_to="none", max_length=cfg.max_seq_length, dataset_text_field="text",
+        packing=False, bf16=bf16, fp16=cuda and not bf16, disable_tqdm=False,
+        completion_only_loss=None, dataset_num_proc=None,
+    )
+    trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=dataset, args=args)
+    if cfg.train_on_responses_only and backend().startswith("unsloth"):
+        from unsloth.chat_templates import train_on_responses_only
+
+        trainer = train_on_responses_only(trainer, instruction_part="### Instruction:\n",
+                                          response_part="### Response:\n")
+    return trainer
+
+
+def last_checkpoint(output_dir: str | Path) -> str | None:
+    """The newest ``checkpoint-N`` in ``output_dir``, to resume an interrupted training run."""
+    found = sorted(Path(output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    return str(found[-1]) if found else None
+
+
+def memory_stats() -> dict[str, float]:
+    """GPU peak reserved memory (GiB) on CUDA, peak RSS of this process (GiB) everywhere."""
+    import resource
+
+    import torch
+
+    stats = {"peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}
+    if torch.cuda.is_available():
+        stats["gpu_peak_reserved_gb"] = round(torch.cuda.max_memory_reserved() / GIB, 2)
+        stats["gpu_total_gb"] = round(torch.cuda.get_device_properties(0).total_memory / GIB, 2)
+    return stats
+
+
+def generate_answer(model: Any, tokenizer: Any, question: str, max_new_tokens: int = 200, streamer: bool = False) -> str:
+    """Greedy completion of the Alpaca prompt (optionally streamed to the output as it is produced)."""
+    import torch
+    from transformers import TextStreamer
+
+    inputs = tokenizer([format_alpaca(question)], return_tensors="pt").to(model.device)
+    with torch.no_grad():
+        out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                             streamer=TextStreamer(tokenizer, skip_prompt=True) if streamer else None,
+                             pad_token_id=tokenizer.pad_token_id)
+    return tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def evaluate(model: Any, tokenizer: Any, pairs: Sequence[Any], max_new_tokens: int = 160) -> dict[str, float]:
+    """Accuracy (verified answers), share with exactly one \\boxed{}, mean length, on held-out questions."""
+    answers = [generate_answer(model, tokenizer, p.question, max_new_tokens) for p in pairs]
+    correct = [verify.check(a, p.answer).correct for a, p in zip(answers, pairs)]
+    return {
+        "accuracy": sum(correct) / len(pairs),
+        "one_boxed_share": sum(len(verify.boxed_answers(a)) == 1 for a in answers) / len(pairs),
+        "mean_chars": statistics.mean(len(a) for a in answers),
+        "questions": len(pairs),
+    }
+
+
+def timed_train(trainer: Any, resume: bool = True) -> dict[str, Any]:
+    """Train (resuming from the last checkpoint if any); returns time, steps and the loss curve."""
+    start = time.perf_counter()
+    checkpoint = last_checkpoint(trainer.args.output_dir) if resume else None
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return {"seconds": round(time.perf_counter() - start, 1), "steps": trainer.state.global_step,
+            "resumed_from": checkpoint, "losses": losses, "train_loss": result.training_loss,
+            "seconds_per_step": round((time.perf_counter() - start) / max(1, trainer.state.global_step), 2)}
+
+
+def save_adapter(model: Any, tokenizer: Any, path: str | Path) -> Path:
+    path = Path(path)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def describe(cfg: TrainConfig) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
+
+
+def steps_for(rows: int, cfg: TrainConfig, epochs: float = 1.0) -> int:
+    """Optimizer steps for ``epochs`` over ``rows`` rows."""
+    return max(1, math.ceil(rows * epochs / (cfg.batch_size * cfg.grad_accum)))
+
+
+__all__ = [name for name in dir() if not name.startswith("_") and name not in {"annotations", "os"}]

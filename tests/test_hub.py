@@ -1,0 +1,120 @@
+"""cotlib.hub against the loopback Hub: card validity, push → load round trip, re-runs, 401/403/private.
+
+Clients run in fresh interpreters (huggingface_hub reads HF_ENDPOINT at import; see tests/test_localhub.py).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from cotlib import hub
+from cotlib.localhub import LocalHub
+from conftest import ROOT
+
+TOKENS = {"tok-learner": "learner", "tok-other": "other"}
+RECORDS = [
+    {"id": "a", "question": "1+1?", "answer": "2", "verified": True, "method": "direct", "teacher": "T", "calls": 1,
+     "tokens_in": 10, "tokens_out": 20, "solution": "1+1=2. \\\\boxed{2}"},
+    {"id": "b", "question": "2+3?", "answer": "5", "verified": True, "method": "search", "teacher": "T", "calls": 9,
+     "tokens_in": 90, "tokens_out": 200, "solution": "2+3=5. \\\\boxed{5}"},
+    {"id": "c", "question": "7*6?", "answer": "42", "verified": False, "method": "failed", "teacher": "T", "calls": 8,
+     "tokens_in": 80, "tokens_out": 150, "solution": None},
+]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with LocalHub(tmp_path_factory.mktemp("hub"), TOKENS) as running:
+        yield running
+
+
+def client(server, tmp_path, code, token=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env.update(HF_HOME=str(tmp_path / "hf"), HF_DATASETS_CACHE=str(tmp_path / "ds"), NO_PROXY="127.0.0.1",
+               HF_HUB_DISABLE_PROGRESS_BARS="1", PYTHONPATH=str(ROOT))
+    if token:
+        env["HF_TOKEN"] = token
+    prelude = f"""
+import json
+from cotlib import export, hub, localhub
+hub.use_endpoint({server.endpoint!r})
+localhub.route_client({server.endpoint!r})
+import datasets
+datasets.disable_progress_bars()
+RECORDS = {RECORDS!r}
+def error(fn):
+    try:
+        fn()
+    except hub.HubError as err:
+        return str(err)
+"""
+    proc = subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_push_card_and_load_back(server, tmp_path):
+    out = client(server, tmp_path, """
+sel = export.select(RECORDS)
+ds = export.to_dataset({"train": export.to_alpaca(sel)})
+card = hub.build_card("learner/cot-demo", 2, RECORDS)
+url = hub.push_dataset(ds, "learner/cot-demo", card=card)
+back = hub.load_dataset("learner/cot-demo", split="train")
+read = hub.load_card("learner/cot-demo")
+print(json.dumps({"url": url, "rows": back.to_list(), "meta": read.data.to_dict(), "text": read.text}))
+""", token="tok-learner")
+    assert out["url"] == f"{server.endpoint}/datasets/learner/cot-demo"
+    assert [r["instruction"] for r in out["rows"]] == ["1+1?", "2+3?"] and set(out["rows"][0]) == {"instruction", "input", "output"}
+    meta = out["meta"]
+    assert meta["size_categories"] == ["n<1K"] and meta["license"] == "apache-2.0"
+    assert meta["task_categories"] == ["question-answering", "text-generation"] and "configs" in meta
+    assert "| teacher model | T |" in out["text"] and "| verified | 2 (67%) |" in out["text"]
+    assert 'load_dataset("learner/cot-demo", split="train")' in out["text"]
+    assert "tok-learner" not in json.dumps(out)
+
+
+def test_rerun_updates_the_repo(server, tmp_path):
+    out = client(server, tmp_path, """
+from huggingface_hub import HfApi
+sel = export.select(RECORDS)
+rows = export.to_alpaca(sel)
+card = hub.build_card("learner/rerun", 2, RECORDS)
+hub.push_dataset(export.to_dataset({"train": rows}), "learner/rerun", card=card)
+first = HfApi().dataset_info("learner/rerun").sha
+hub.push_dataset(export.to_dataset({"train": rows}), "learner/rerun", card=card)  # same data: no failure
+rows.append({"instruction": "9+9?", "input": "", "output": "18"})
+hub.push_dataset(export.to_dataset({"train": rows}), "learner/rerun", card=card)
+second = HfApi().dataset_info("learner/rerun").sha
+print(json.dumps({"changed": first != second, "rows": hub.load_dataset("learner/rerun").num_rows}))
+""", token="tok-learner")
+    assert out == {"changed": True, "rows": 3}
+
+
+def test_errors_are_one_clear_line(server, tmp_path):
+    out = client(server, tmp_path, """
+ds = export.to_dataset({"train": export.to_alpaca(export.select(RECORDS))})
+bad = error(lambda: hub.push_dataset(ds, "learner/x", token="tok-wrong"))
+other = error(lambda: hub.push_dataset(ds, "learner/y", token="tok-other"))
+private = hub.push_dataset(ds, "other/secret", private=True, token="tok-other")
+anonymous = error(lambda: hub.load_dataset("other/secret", token=False))
+print(json.dumps({"bad": bad, "other": other, "anonymous": anonymous}))
+""")
+    assert "rejected the token (401)" in out["bad"] and "tok-wrong" not in out["bad"]
+    assert "may not write to 'learner' (403)" in out["other"]
+    assert out["anonymous"] is not None
+
+
+def test_missing_token_is_reported(monkeypatch):
+    monkeypatch.setattr(hub, "get_token", lambda ask=False: None)
+    with pytest.raises(hub.HubError, match="no Hugging Face token: set HF_TOKEN"):
+        hub.push_dataset(object(), "x/y")
+
+
+@pytest.mark.parametrize(("rows", "category"), [(0, "n<1K"), (999, "n<1K"), (1000, "1K<n<10K"), (250_000, "100K<n<1M")])
+def test_size_categories_are_valid_hub_values(rows, category):
+    assert hub.size_category(rows) == category
