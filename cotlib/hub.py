@@ -41,6 +41,8 @@ def use_endpoint(endpoint: str) -> None:
                        "hub.use_endpoint() before anything imports them")
     os.environ["HF_ENDPOINT"] = endpoint.rstrip("/")
     os.environ["HF_HUB_DISABLE_XET"] = "1"  # plain HTTP + LFS uploads: what both the real Hub and the loopback Hub take
+    if endpoint.startswith(("http://127.0.0.1", "http://localhost")):
+        os.environ["HF_HUB_OFFLINE"] = "0"  # offline mode forbids all Hub traffic; the loopback Hub is on this machine
 
 
 def endpoint() -> str:
@@ -141,7 +143,14 @@ def push_dataset(dataset: Any, repo_id: str, card: Any = None, private: bool = F
     token = token or get_token()
     if token is None:
         raise HubError("no Hugging Face token: set HF_TOKEN, run `hf auth login`, or pass token=")
-    _retrying(lambda: dataset.push_to_hub(repo_id, private=private, token=token), repo_id)
+    import datasets
+
+    level = datasets.logging.get_verbosity()
+    datasets.logging.set_verbosity_error()  # it warns about num_proc for single-shard splits: noise for a learner
+    try:
+        _retrying(lambda: dataset.push_to_hub(repo_id, private=private, token=token), repo_id)
+    finally:
+        datasets.logging.set_verbosity(level)
     if card is not None:
         card = _with_dataset_metadata(card, load_card(repo_id, token))
         _retrying(lambda: card.push_to_hub(repo_id, repo_type="dataset", token=token), repo_id)
