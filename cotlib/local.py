@@ -206,27 +206,48 @@ def teacher_session() -> Iterator[Teacher]:
             stop_teacher()
 
 
+def _gguf_tokenizer():  # -> transformers PreTrainedTokenizerBase
+    """The tokenizer from the GGUF, with the EOS token its metadata names.
+
+    transformers' GGUF conversion (5.17) sets this model's EOS to ``<|im_start|>`` (id 1) although the file says
+    id 2 (``<|im_end|>``): a model fine-tuned with that EOS never learns to stop where chat templates end.
+    """
+    from gguf import GGUFReader
+    from transformers import AutoTokenizer
+
+    src = gguf_path()
+    tokenizer = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
+    field = GGUFReader(str(src)).fields["tokenizer.ggml.eos_token_id"]
+    tokenizer.eos_token = tokenizer.convert_ids_to_tokens(int(field.parts[field.data[0]][0]))
+    return tokenizer
+
+
 def student_tokenizer():  # -> transformers PreTrainedTokenizerBase
     """The student's tokenizer: from its checkpoint if materialized, else straight from the GGUF (fast, no torch)."""
     from transformers import AutoTokenizer
 
     checkpoint = cache_dir() / "student" / MODEL_ID
-    if (checkpoint / "tokenizer.json").is_file():
+    if _checkpoint_ready(checkpoint):
         return AutoTokenizer.from_pretrained(checkpoint)
-    src = gguf_path()
-    return AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
+    return _gguf_tokenizer()
+
+
+def _checkpoint_ready(dest: Path) -> bool:
+    """Materialized, and with the right EOS (checkpoints from before that fix are rebuilt)."""
+    config = dest / "tokenizer_config.json"
+    return (dest / "config.json").is_file() and config.is_file() and '"<|im_end|>"' in config.read_text()
 
 
 def student_checkpoint(dest: Path | None = None) -> Path:
     """An HF checkpoint of the embedded model, dequantized from the GGUF once and cached (needs transformers + gguf)."""
     dest = dest or cache_dir() / "student" / MODEL_ID
-    if (dest / "config.json").is_file():
+    if _checkpoint_ready(dest):
         return dest
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
     src = gguf_path()
-    tokenizer = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
+    tokenizer = _gguf_tokenizer()
     hf_logging.disable_progress_bar()  # a notebook would show the conversion bars on stderr
     try:
         loaded = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name)

@@ -11,10 +11,12 @@ Import this module before trl/transformers: Unsloth must patch them first.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import json
+import logging
 import math
-import os
 import statistics
 import time
 from collections.abc import Sequence
@@ -23,7 +25,11 @@ from pathlib import Path
 from typing import Any
 
 if importlib.util.find_spec("unsloth") is not None:
-    import unsloth  # noqa: F401  (must come before trl/transformers/peft)
+    # Unsloth must patch trl/transformers/peft before they load. Its import banner and library warnings (missing
+    # optional kernels, torch deprecations) are noise in a notebook; backend() says which path runs instead.
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # "optional CPU kernels not installed"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        import unsloth  # noqa: F401
 
 from cotlib import verify
 
@@ -340,10 +346,57 @@ def timed_train(trainer: Any, resume: bool = True) -> dict[str, Any]:
             "seconds_per_step": round((time.perf_counter() - start) / max(1, trainer.state.global_step), 2)}
 
 
+def for_inference(model: Any) -> Any:
+    """Switch to generation (Unsloth's fast path when it is the backend)."""
+    if backend().startswith("unsloth"):
+        from unsloth import FastLanguageModel
+
+        FastLanguageModel.for_inference(model)
+    model.eval()
+    return model
+
+
+def for_training(model: Any) -> Any:
+    if backend().startswith("unsloth"):
+        from unsloth import FastLanguageModel
+
+        FastLanguageModel.for_training(model)
+    model.train()
+    return model
+
+
 def save_adapter(model: Any, tokenizer: Any, path: str | Path) -> Path:
+    """The LoRA adapter only (a few MB) and the tokenizer."""
     path = Path(path)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
+    return path
+
+
+def load_adapter(path: str | Path, cfg: TrainConfig) -> tuple[Any, Any]:
+    """Base model + a saved adapter, ready for generation."""
+    if backend().startswith("unsloth"):
+        from unsloth import FastLanguageModel
+
+        model, tokenizer = FastLanguageModel.from_pretrained(model_name=str(path), max_seq_length=cfg.max_seq_length,
+                                                             dtype=None, load_in_4bit=cfg.load_in_4bit)
+    else:
+        from peft import AutoPeftModelForCausalLM
+        from transformers import AutoTokenizer
+
+        model, tokenizer = AutoPeftModelForCausalLM.from_pretrained(str(path)), AutoTokenizer.from_pretrained(str(path))
+    return for_inference(model), tokenizer
+
+
+def save_merged(model: Any, tokenizer: Any, path: str | Path) -> Path:
+    """Adapter merged into the base weights, saved in 16 bit: a plain checkpoint any library loads."""
+    path = Path(path)
+    if hasattr(model, "save_pretrained_merged"):
+        with contextlib.redirect_stdout(io.StringIO()):
+            model.save_pretrained_merged(str(path), tokenizer, save_method="merged_16bit")
+    else:
+        model.merge_and_unload().save_pretrained(path)
+        tokenizer.save_pretrained(path)
     return path
 
 
@@ -356,4 +409,3 @@ def steps_for(rows: int, cfg: TrainConfig, epochs: float = 1.0) -> int:
     return max(1, math.ceil(rows * epochs / (cfg.batch_size * cfg.grad_accum)))
 
 
-__all__ = [name for name in dir() if not name.startswith("_") and name not in {"annotations", "os"}]

@@ -1,0 +1,86 @@
+"""Chapter 6 library: the VRAM planner, prompt formatting with EOS, the backend choice, adapters."""
+
+import pytest
+
+from cotlib import local, train
+from cotlib.train import TrainConfig, plan_vram
+
+
+def test_planner_is_monotonic_in_batch_sequence_rank_and_size():
+    base = plan_vram(train.GPU_MODEL, 2048, 2).total_gb
+    assert plan_vram(train.GPU_MODEL, 2048, 4).total_gb > base > plan_vram(train.GPU_MODEL, 2048, 1).total_gb
+    assert plan_vram(train.GPU_MODEL, 4096, 2).total_gb > base > plan_vram(train.GPU_MODEL, 1024, 2).total_gb
+    assert plan_vram(train.GPU_MODEL, 2048, 2, lora_r=64).total_gb > base
+    sizes = [plan_vram(f"Qwen2.5-{s}-Instruct", 2048, 2).total_gb for s in ("0.5B", "1.5B", "3B", "7B")]
+    assert sizes == sorted(sizes)
+
+
+def test_planner_terms_for_known_configurations():
+    plan = plan_vram("unsloth/Qwen2.5-1.5B-Instruct-bnb-4bit", 2048, 2)
+    assert 1.5 < plan.total_gb < 3.0  # CAMEL's T4 run: 2.2 GB peak reserved (shorter rows)
+    assert abs(plan.terms["weights"] - 1.07) < 0.05  # 1.31B linear params at ~0.52 B + 233M embedding params at 2 B
+    assert plan_vram("Qwen2.5-3B", 2048, 2).total_gb > 2.8  # Unsloth: 3B needs >= 3.5 GB (with its overheads)
+    assert plan_vram("Qwen2.5-1.5B", 2048, 2, load_in_4bit=False).total_gb > plan.total_gb + 1.5
+    assert plan_vram("Qwen2.5-1.5B", 2048, 2, fused_loss=False).total_gb > plan.total_gb + 4
+    assert plan_vram("Qwen2.5-1.5B", 2048, 2, gradient_checkpointing=False).total_gb > plan.total_gb
+    assert {name for name, _, why in plan.table() if why} == set(plan.terms)
+
+
+def test_fit_budget_and_local_configs():
+    batch, seq, plan = train.fit_budget("Qwen2.5-1.5B", budget_gb=8.0)
+    assert plan.total_gb <= 8.0 and batch * seq >= 2 * 2048
+    assert train.fit_budget("Qwen2.5-7B", budget_gb=1.0) is None
+    shape = train.model_shape(str(local.student_checkpoint()))
+    assert (shape.hidden, shape.layers, shape.vocab) == (576, 30, 49152)
+    with pytest.raises(ValueError, match="unknown model"):
+        train.model_shape("some/other-model")
+
+
+def test_alpaca_prompt_ends_with_eos_for_training_only():
+    row = train.format_alpaca("What is 2+2?", "", "4", eos_token="</s>")
+    assert row.startswith("Below is an instruction") and "### Instruction:\nWhat is 2+2?" in row and row.endswith("4</s>")
+    assert train.format_alpaca("What is 2+2?").endswith("### Response:\n")  # a generation prompt has no EOS
+    batch = train.formatting_func("<|im_end|>")({"instruction": ["a", "b"], "input": ["", ""], "output": ["1", "2"]})
+    assert [t.rsplit("### Response:\n", 1)[1] for t in batch["text"]] == ["1<|im_end|>", "2<|im_end|>"]
+    with pytest.raises(ValueError, match="no EOS"):
+        train.formatting_func("")
+
+
+def test_backend_choice_and_machine_configs(monkeypatch):
+    assert train.backend() == "unsloth (CPU mode)"  # this machine: Unsloth installed, no GPU
+    real = train.importlib.util.find_spec
+    monkeypatch.setattr(train.importlib.util, "find_spec", lambda name: None if name == "unsloth" else real(name))
+    assert train.backend() == "transformers + peft"
+    gpu = TrainConfig.for_machine(cuda=True)
+    assert (gpu.model_name, gpu.load_in_4bit, gpu.optim, gpu.learning_rate, gpu.max_steps) == (
+        train.GPU_MODEL, True, "adamw_8bit", 2e-4, 30)
+    cpu = TrainConfig.for_machine(cuda=False, cpu_checkpoint="/ckpt", max_steps=3)
+    assert (cpu.model_name, cpu.load_in_4bit, cpu.optim, cpu.max_steps) == ("/ckpt", False, "adamw_torch", 3)
+    assert (cpu.r, cpu.lora_alpha, cpu.batch_size, cpu.grad_accum, cpu.seed) == (16, 16, 2, 4, 3407)
+
+
+def test_last_checkpoint_is_the_highest_step(tmp_path):
+    assert train.last_checkpoint(tmp_path) is None
+    for step in (2, 10, 4):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+    assert train.last_checkpoint(tmp_path).endswith("checkpoint-10")
+
+
+def test_adapter_save_and_reload_give_the_same_model(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(train, "backend", lambda: "transformers + peft")
+    cfg = TrainConfig.for_machine(cuda=False, cpu_checkpoint=str(local.student_checkpoint()))
+    model, tokenizer, path = train.load_model(cfg)
+    assert path == "transformers + peft"
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(std=0.02)  # a trained adapter: B is no longer zero
+    inputs = tokenizer([train.format_alpaca("What is 2+2?")], return_tensors="pt")
+    expected = model(**inputs).logits
+    saved = train.save_adapter(model, tokenizer, tmp_path / "adapter")
+    assert (saved / "adapter_config.json").is_file()
+    reloaded, _ = train.load_adapter(saved, cfg)
+    assert torch.allclose(reloaded(**inputs).logits, expected, atol=1e-4)
