@@ -11,8 +11,11 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any, TypeVar
 
 from cotlib import __version__
@@ -42,7 +45,46 @@ def use_endpoint(endpoint: str) -> None:
     os.environ["HF_ENDPOINT"] = endpoint.rstrip("/")
     os.environ["HF_HUB_DISABLE_XET"] = "1"  # plain HTTP + LFS uploads: what both the real Hub and the loopback Hub take
     if endpoint.startswith(("http://127.0.0.1", "http://localhost")):
-        os.environ["HF_HUB_OFFLINE"] = "0"  # offline mode forbids all Hub traffic; the loopback Hub is on this machine
+        # offline mode forbids all Hub traffic, but the loopback Hub is on this machine (Unsloth, when imported
+        # offline, also sets TRANSFORMERS_OFFLINE and HF_DATASETS_OFFLINE, which huggingface_hub/datasets honour)
+        for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+            os.environ[name] = "0"
+
+
+LOCAL_USER, LOCAL_TOKEN = "learner", "local-demo-token"  # valid on this machine's loopback Hub only
+
+
+@dataclass
+class Connection:
+    """Where chapters 5 and 6 publish and read: the repo id, the token (never shown), the loopback Hub if used."""
+
+    repo_id: str
+    token: str = field(repr=False)
+    loopback: Any = field(default=None, repr=False)
+
+    @property
+    def where(self) -> str:
+        return f"{self.repo_id} on {endpoint()}" + (" (the loopback Hub on this machine)" if self.loopback else "")
+
+
+def connect(use_real_hub: bool = False, dataset_name: str = "cotlib-cot-demo", root: str | Path = "outputs/hub") -> Connection:
+    """The real Hub (token from HF_TOKEN, saved login or getpass) or, offline or by default, the loopback Hub."""
+    from cotlib.data import offline
+
+    if use_real_hub and not offline():
+        use_endpoint(DEFAULT_ENDPOINT)
+        token = get_token(ask=True)
+        if token is None:
+            raise HubError("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
+        from huggingface_hub import whoami
+
+        return Connection(f"{whoami(token=token)['name']}/{dataset_name}", token)
+    from cotlib.localhub import LocalHub, route_client
+
+    server = LocalHub(Path(root), {LOCAL_TOKEN: LOCAL_USER})
+    use_endpoint(server.start())
+    route_client(endpoint())  # the card validator's call goes to huggingface.co by name
+    return Connection(f"{LOCAL_USER}/{dataset_name}", LOCAL_TOKEN, server)
 
 
 def endpoint() -> str:
@@ -138,22 +180,33 @@ def _retrying(action: Callable[[], T], repo_id: str, attempts: int = 3) -> T:
     raise AssertionError("unreachable")
 
 
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the expected warnings of a push: datasets' num_proc note for single-shard splits and the Hub's
+    "no files modified, skipping empty commit" on a re-run (the latter is the point of re-running)."""
+    import datasets
+    from huggingface_hub.utils import logging as hub_logging
+
+    levels = datasets.logging.get_verbosity(), hub_logging.get_verbosity()
+    datasets.logging.set_verbosity_error()
+    hub_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        datasets.logging.set_verbosity(levels[0])
+        hub_logging.set_verbosity(levels[1])
+
+
 def push_dataset(dataset: Any, repo_id: str, card: Any = None, private: bool = False, token: str | None = None) -> str:
     """Push a ``Dataset``/``DatasetDict`` (parquet) and its card; re-running adds a new commit. Returns the URL."""
     token = token or get_token()
     if token is None:
         raise HubError("no Hugging Face token: set HF_TOKEN, run `hf auth login`, or pass token=")
-    import datasets
-
-    level = datasets.logging.get_verbosity()
-    datasets.logging.set_verbosity_error()  # it warns about num_proc for single-shard splits: noise for a learner
-    try:
+    with _quiet():
         _retrying(lambda: dataset.push_to_hub(repo_id, private=private, token=token), repo_id)
-    finally:
-        datasets.logging.set_verbosity(level)
-    if card is not None:
-        card = _with_dataset_metadata(card, load_card(repo_id, token))
-        _retrying(lambda: card.push_to_hub(repo_id, repo_type="dataset", token=token), repo_id)
+        if card is not None:
+            merged = _with_dataset_metadata(card, load_card(repo_id, token))
+            _retrying(lambda: merged.push_to_hub(repo_id, repo_type="dataset", token=token), repo_id)
     return f"{endpoint()}/datasets/{repo_id}"
 
 
@@ -173,10 +226,18 @@ def load_dataset(repo_id: str, split: str = "train", token: str | None = None) -
     """Read a dataset back from the current endpoint (``token`` for private repos)."""
     import datasets
 
-    return _retrying(lambda: datasets.load_dataset(repo_id, split=split, token=token or get_token()), repo_id)
+    with _quiet():
+        return _retrying(lambda: datasets.load_dataset(repo_id, split=split, token=token or get_token()), repo_id)
 
 
 def load_card(repo_id: str, token: str | None = None) -> Any:
     from huggingface_hub import DatasetCard
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
-    return _retrying(lambda: DatasetCard.load(repo_id, repo_type="dataset", token=token or get_token()), repo_id)
+    was_disabled = are_progress_bars_disabled()
+    disable_progress_bars()  # one small README: a progress bar would only be noise
+    try:
+        return _retrying(lambda: DatasetCard.load(repo_id, repo_type="dataset", token=token or get_token()), repo_id)
+    finally:
+        if not was_disabled:
+            enable_progress_bars()

@@ -17,6 +17,7 @@ import io
 import json
 import logging
 import math
+import os
 import statistics
 import time
 from collections.abc import Sequence
@@ -24,7 +25,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-if importlib.util.find_spec("unsloth") is not None:
+def _unsloth_available() -> bool:
+    """Unsloth installed and not switched off with ``COTLIB_NO_UNSLOTH=1`` (to compare with transformers + peft)."""
+    return os.environ.get("COTLIB_NO_UNSLOTH") != "1" and importlib.util.find_spec("unsloth") is not None
+
+
+if _unsloth_available():
     # Unsloth must patch trl/transformers/peft before they load. Its import banner and library warnings (missing
     # optional kernels, torch deprecations) are noise in a notebook; backend() says which path runs instead.
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # "optional CPU kernels not installed"
@@ -86,10 +92,9 @@ class TrainConfig:
 
 def backend() -> str:
     """Which training path this machine takes."""
-    has_unsloth = importlib.util.find_spec("unsloth") is not None
     import torch
 
-    if has_unsloth:
+    if _unsloth_available():
         return "unsloth (CUDA)" if torch.cuda.is_available() else "unsloth (CPU mode)"
     return "transformers + peft"
 

@@ -33,7 +33,7 @@ def server(tmp_path_factory):
 
 
 def client(server, tmp_path, code, token=None):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "TRANSFORMERS_"))}
     env.update(HF_HOME=str(tmp_path / "hf"), HF_DATASETS_CACHE=str(tmp_path / "ds"), NO_PROXY="127.0.0.1",
                HF_HUB_DISABLE_PROGRESS_BARS="1", PYTHONPATH=str(ROOT))
     if token:
@@ -118,3 +118,20 @@ def test_missing_token_is_reported(monkeypatch):
 @pytest.mark.parametrize(("rows", "category"), [(0, "n<1K"), (999, "n<1K"), (1000, "1K<n<10K"), (250_000, "100K<n<1M")])
 def test_size_categories_are_valid_hub_values(rows, category):
     assert hub.size_category(rows) == category
+
+
+def test_connect_offline_starts_the_loopback_hub_and_hides_the_token(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "TRANSFORMERS_"))}
+    env.update(HF_HOME=str(tmp_path / "hf"), COTLIB_OFFLINE="1", PYTHONPATH=str(ROOT))
+    code = f"""
+import json
+from cotlib import hub
+c = hub.connect(use_real_hub=True, root={str(tmp_path / 'hub')!r})  # offline wins: loopback
+from huggingface_hub import whoami
+print(json.dumps({{"repr": repr(c), "where": c.where, "user": whoami(token=c.token)["name"]}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["user"] == "learner" and "loopback Hub on this machine" in out["where"]
+    assert hub.LOCAL_TOKEN not in out["repr"] and "learner/cotlib-cot-demo" in out["repr"]

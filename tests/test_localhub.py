@@ -65,7 +65,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHub]:
 
 def run_client(hub: LocalHub, tmp: Path, code: str, **variables: object) -> dict:
     """Run ``code`` after PRELUDE in a fresh interpreter pointed at ``hub``; it must print one JSON line last."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}  # no token/offline leaks
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "TRANSFORMERS_"))}  # no token/offline leaks
     env.update(
         HF_ENDPOINT=hub.endpoint,
         HF_HUB_DISABLE_XET="1",

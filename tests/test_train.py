@@ -48,8 +48,7 @@ def test_alpaca_prompt_ends_with_eos_for_training_only():
 
 def test_backend_choice_and_machine_configs(monkeypatch):
     assert train.backend() == "unsloth (CPU mode)"  # this machine: Unsloth installed, no GPU
-    real = train.importlib.util.find_spec
-    monkeypatch.setattr(train.importlib.util, "find_spec", lambda name: None if name == "unsloth" else real(name))
+    monkeypatch.setenv("COTLIB_NO_UNSLOTH", "1")
     assert train.backend() == "transformers + peft"
     gpu = TrainConfig.for_machine(cuda=True)
     assert (gpu.model_name, gpu.load_in_4bit, gpu.optim, gpu.learning_rate, gpu.max_steps) == (
