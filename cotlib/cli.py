@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--base-url", help="OpenAI-compatible URL or provider name (default: COTLIB_* settings)")
     gen.add_argument("--model", help="model id at --base-url")
     gen.add_argument("--api-key-env", default=config.ENV_API_KEY, help="environment variable holding the key")
-    gen.add_argument("--concurrency", type=int, default=4)
+    gen.add_argument("--concurrency", type=int, help="requests in flight (default: 2 for a local server, 8 hosted)")
     gen.add_argument("--max-calls-per-question", type=int, default=24)
     gen.add_argument("--max-calls", type=int, help="stop the run after this many calls")
     gen.add_argument("--rpm", type=float, help="requests-per-minute limit")

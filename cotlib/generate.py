@@ -99,7 +99,7 @@ class GenerationConfig:
 class RunLimits:
     """How the run talks to the backend, and when it must stop."""
 
-    concurrency: int = 4
+    concurrency: int | None = None  # None: 2 for a server on this machine (it queues), 8 for a hosted API
     timeout: float = 120.0  # per request, seconds
     max_retries: int = 5
     backoff_base: float = 0.5
@@ -199,11 +199,18 @@ def _retryable(err: BaseException) -> bool:
                             ValueError, KeyError, TypeError, AttributeError))
 
 
+def default_concurrency(endpoint: cfgmod.Endpoint) -> int:
+    """Requests in flight: a local llama.cpp server runs one at a time (2 keeps it busy while we verify); hosted
+    APIs run many in parallel (8 stays under most providers' free-tier rate limits)."""
+    return 2 if endpoint.base_url.startswith(("http://127.0.0.1", "http://localhost")) else 8
+
+
 class Teacher:
     """Async chat completions over camel model backends, with timeout, retries, concurrency and rate limits."""
 
     def __init__(self, endpoint: cfgmod.Endpoint, limits: RunLimits = RunLimits(), max_new_tokens: int = 512) -> None:
         self.endpoint, self.limits, self.max_new_tokens = endpoint, limits, max_new_tokens
+        self.concurrency = limits.concurrency or default_concurrency(endpoint)
         self.usage = Usage()
         self.sent = 0  # requests sent, in flight included (what the run's call cap counts)
         self._backends: dict[float, Any] = {}
@@ -251,7 +258,7 @@ class Teacher:
                        priority: float = 0) -> str:
         """One chat completion's text; counts into ``usage`` (the question's) and the run's usage."""
         if self._slots is None:
-            self._slots = PrioritySlots(self.limits.concurrency)
+            self._slots = PrioritySlots(self.concurrency)
             self._limiter = RateLimiter(self.limits.requests_per_minute)
         backend = self._backend(temperature)
         last: BaseException | None = None
@@ -528,7 +535,7 @@ async def agenerate(pairs: Iterable[QAPair], output: str | Path, endpoint: cfgmo
 
     # many questions in flight (the slots bound the requests): new questions fill slots that searches leave free
     try:
-        await asyncio.gather(*(worker() for _ in range(8 * max(1, limits.concurrency))))
+        await asyncio.gather(*(worker() for _ in range(8 * teacher.concurrency)))
     finally:
         bar.close()
         if own_teacher:

@@ -198,6 +198,13 @@ def test_estimate_brackets_the_run():
     assert generate.estimate(10, model="unknown-model")["min"]["cost_usd"] is None
 
 
+def test_default_concurrency_suits_the_backend():
+    local = config.Endpoint("http://127.0.0.1:8080/v1", "m", config.Secret("x"))
+    hosted = config.Endpoint("https://api.deepseek.com/v1", "m", config.Secret("x"))
+    assert generate.Teacher(local).concurrency == 2 and generate.Teacher(hosted).concurrency == 8
+    assert generate.Teacher(hosted, RunLimits(concurrency=3)).concurrency == 3
+
+
 def test_language_and_config_validation():
     with pytest.raises(ValueError, match="language"):
         GenerationConfig(language="fr")

@@ -135,3 +135,27 @@ print(json.dumps({{"repr": repr(c), "where": c.where, "user": whoami(token=c.tok
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["user"] == "learner" and "loopback Hub on this machine" in out["where"]
     assert hub.LOCAL_TOKEN not in out["repr"] and "learner/cotlib-cot-demo" in out["repr"]
+
+
+@pytest.mark.skipif(os.environ.get("COTLIB_TEST_REAL_HUB") != "1" or not os.environ.get("HF_TOKEN"),
+                    reason="opt-in: set COTLIB_TEST_REAL_HUB=1 and HF_TOKEN (a write token) to test against huggingface.co")
+def test_real_hub_round_trip(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_ENDPOINT", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env.update(HF_HOME=str(tmp_path / "hf"), PYTHONPATH=str(ROOT))
+    code = f"""
+import json
+from cotlib import export, hub
+hub.use_endpoint(hub.DEFAULT_ENDPOINT)
+from huggingface_hub import HfApi, whoami
+repo = whoami()["name"] + "/cotlib-ci-roundtrip"
+rows = export.to_alpaca(export.select({RECORDS!r}))
+try:
+    hub.push_dataset(export.to_dataset({{"train": rows}}), repo, card=hub.build_card(repo, len(rows), {RECORDS!r}), private=True)
+    back = hub.load_dataset(repo)
+    print(json.dumps({{"rows": back.num_rows}}))
+finally:
+    HfApi().delete_repo(repo, repo_type="dataset", missing_ok=True)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"rows": 2}
