@@ -28,8 +28,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 demo: install
 	$(BIN)/cotlib teacher start
-	mkdir -p runs
-	cp -r notebooks/. runs/
+	rm -rf runs && mkdir -p runs
+	cp notebooks/*.ipynb runs/
 	cd runs && $(OFFLINE) ../$(EXECUTE) --inplace $(notdir $(NOTEBOOKS)) && \
 		../$(BIN)/cotlib generate --input outputs/qa_train.jsonl --output outputs/cli_records.jsonl --limit 4 \
 			--max-calls-per-question 6 --concurrency 2 --no-progress; \
@@ -40,8 +40,9 @@ test: install
 	$(BIN)/cotlib teacher start
 	$(OFFLINE) $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; $(BIN)/cotlib teacher stop; exit $$rc
 
-# Re-run the notebooks in place so their stored outputs (checked by nbval) are current.
+# Re-run the notebooks in place, from scratch, so their stored outputs (checked by nbval) are current.
 execute: install
+	rm -rf notebooks/outputs
 	$(BIN)/cotlib teacher start
 	cd notebooks && $(OFFLINE) ../$(EXECUTE) --inplace $(notdir $(NOTEBOOKS)); rc=$$?; cd .. && \
 		$(BIN)/cotlib teacher stop; exit $$rc

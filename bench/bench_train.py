@@ -49,7 +49,9 @@ print(json.dumps({"path": path, "s_per_step": per_step, "first_step_s": stamps[0
 
 def run(steps: int, no_unsloth: bool) -> dict:
     env = {**os.environ, "COTLIB_NO_UNSLOTH": "1" if no_unsloth else "0"}
-    out = subprocess.run([sys.executable, "-c", CHILD, str(steps)], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", CHILD, str(steps)], env=env, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"the {'transformers+peft' if no_unsloth else 'unsloth'} run failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -638,13 +638,13 @@ class CoTDataGenerator:
         return self.generator_agent.step(prompt).msgs[0].content
 
     def verify_answer(self, question: str, answer: str) -> bool:
-        judge = None
-        if self.verifier_agent is not None:
-            def judge(gold: str, extracted: str) -> bool:
-                self.verifier_agent.reset()
-                reply = self.verifier_agent.step(f"{verify.JUDGE_PROMPT}\nGolden answer: {gold}\nCandidate answer: {extracted}")
-                return reply.msgs[0].content.strip().upper().startswith("YES")
-        return verify.check(answer, self._gold(question), judge=judge).correct
+        return verify.check(answer, self._gold(question), judge=self._judge if self.verifier_agent else None).correct
+
+    def _judge(self, gold: str, extracted: str) -> bool:
+        """The verifier agent as the LLM judge (asked only for answers nothing deterministic can decide)."""
+        self.verifier_agent.reset()
+        reply = self.verifier_agent.step(f"{verify.JUDGE_PROMPT}\nGolden answer: {gold}\nCandidate answer: {extracted}")
+        return reply.msgs[0].content.strip().upper().startswith("YES")
 
     def solve(self, question: str) -> str | None:
         """Direct attempt, verification and search for one question; the verified solution, or None."""

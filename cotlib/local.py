@@ -19,8 +19,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from importlib.util import find_spec
 from pathlib import Path
@@ -192,18 +190,6 @@ def stop_teacher(timeout: float = 10.0) -> bool:
     while port_in_use(teacher.port) and time.monotonic() < deadline:
         time.sleep(0.1)
     return True
-
-
-@contextmanager
-def teacher_session() -> Iterator[Teacher]:
-    """Use the local teacher for a block; stop it afterwards only if this block started it."""
-    already = running_teacher()
-    teacher = already or ensure_teacher()
-    try:
-        yield teacher
-    finally:
-        if already is None:
-            stop_teacher()
 
 
 def _gguf_tokenizer():  # -> transformers PreTrainedTokenizerBase

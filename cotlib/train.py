@@ -16,7 +16,6 @@ import importlib.util
 import io
 import json
 import logging
-import math
 import os
 import statistics
 import time
@@ -271,22 +270,38 @@ def load_model(cfg: TrainConfig) -> tuple[Any, Any, str]:
     return model, tokenizer, path
 
 
-def make_trainer(model: Any, tokenizer: Any, dataset: Any, cfg: TrainConfig) -> Any:
-    """TRL's SFTTrainer with today's API (SFTConfig with max_length set explicitly, processing_class)."""
+def _common_args(cfg: TrainConfig) -> dict[str, Any]:
     import torch
-    from trl import SFTConfig, SFTTrainer
 
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
-    args = SFTConfig(
+    return dict(
         output_dir=cfg.output_dir, per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum, warmup_steps=cfg.warmup_steps, max_steps=cfg.max_steps,
         learning_rate=cfg.learning_rate, optim=cfg.optim, weight_decay=cfg.weight_decay,
         lr_scheduler_type=cfg.lr_scheduler_type, seed=cfg.seed, logging_steps=1, save_steps=cfg.save_steps,
-        save_total_limit=2, report_to="none", max_length=cfg.max_seq_length, dataset_text_field="text",
-        packing=False, bf16=bf16, fp16=cuda and not bf16, disable_tqdm=False,
-        completion_only_loss=None, dataset_num_proc=None,
+        save_total_limit=2, report_to="none", bf16=bf16, fp16=cuda and not bf16,
     )
+
+
+def make_trainer(model: Any, tokenizer: Any, dataset: Any, cfg: TrainConfig) -> Any:
+    """TRL's SFTTrainer with today's API (SFTConfig with max_length set explicitly, processing_class).
+
+    Without Unsloth on a CPU, TRL 1.15's SFTTrainer always installs a Triton loss kernel, which cannot run there;
+    that path uses transformers' Trainer on the same ``text`` column and hyperparameters instead.
+    """
+    import torch
+
+    if backend() == "transformers + peft" and not torch.cuda.is_available():
+        from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
+
+        tokenized = dataset.map(lambda b: tokenizer(b["text"], truncation=True, max_length=cfg.max_seq_length),
+                                batched=True, remove_columns=dataset.column_names)
+        return Trainer(model=model, args=TrainingArguments(**_common_args(cfg)), train_dataset=tokenized,
+                       data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False), processing_class=tokenizer)
+    from trl import SFTConfig, SFTTrainer
+
+    args = SFTConfig(**_common_args(cfg), max_length=cfg.max_seq_length, dataset_text_field="text", packing=False)
     trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=dataset, args=args)
     if cfg.train_on_responses_only and backend().startswith("unsloth"):
         from unsloth.chat_templates import train_on_responses_only
@@ -407,10 +422,3 @@ def save_merged(model: Any, tokenizer: Any, path: str | Path) -> Path:
 
 def describe(cfg: TrainConfig) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
-
-
-def steps_for(rows: int, cfg: TrainConfig, epochs: float = 1.0) -> int:
-    """Optimizer steps for ``epochs`` over ``rows`` rows."""
-    return max(1, math.ceil(rows * epochs / (cfg.batch_size * cfg.grad_accum)))
-
-

@@ -12,7 +12,6 @@ import pytest
 
 from cotlib import config, data, generate, verify
 from cotlib.generate import GenerationConfig, RunLimits
-from conftest import ROOT
 from scripted_llm import AdditionWorld, ScriptedLLM
 
 FAST = RunLimits(concurrency=4, timeout=2.0, max_retries=4, backoff_base=0.01, backoff_cap=0.05)

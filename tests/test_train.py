@@ -83,3 +83,19 @@ def test_adapter_save_and_reload_give_the_same_model(tmp_path, monkeypatch):
     assert (saved / "adapter_config.json").is_file()
     reloaded, _ = train.load_adapter(saved, cfg)
     assert torch.allclose(reloaded(**inputs).logits, expected, atol=1e-4)
+
+
+def test_transformers_peft_path_trains_on_cpu(tmp_path, monkeypatch):
+    from datasets import Dataset
+
+    monkeypatch.setenv("COTLIB_NO_UNSLOTH", "1")
+    cfg = TrainConfig.for_machine(cuda=False, cpu_checkpoint=str(local.student_checkpoint()), max_steps=3,
+                                  output_dir=str(tmp_path / "out"), save_steps=3)
+    model, tokenizer, path = train.load_model(cfg)
+    rows = [{"instruction": f"What is {i} + {i}?", "input": "", "output": f"\\\\boxed{{{2 * i}}}"} for i in range(8)]
+    dataset = Dataset.from_list(rows).map(train.formatting_func(tokenizer.eos_token), batched=True)
+    trainer = train.make_trainer(model, tokenizer, dataset, cfg)
+    assert type(trainer).__name__ == "Trainer"  # TRL's SFTTrainer needs a GPU kernel without Unsloth
+    result = train.timed_train(trainer)
+    assert result["steps"] == 3 and result["losses"][-1] < result["losses"][0]
+    assert train.last_checkpoint(cfg.output_dir).endswith("checkpoint-3")
