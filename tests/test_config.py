@@ -106,13 +106,13 @@ def test_token_counter_round_trips_and_counts():
     assert counter.count_tokens_from_messages([{"role": "user", "content": text}]) == 4 + len(counter.encode(text))
 
 
-def test_clean_env_fixture_undoes_what_code_sets(clean_env):
+def test_scrubbed_env_undoes_what_code_sets():
     import os
 
-    os.environ["COTLIB_API_KEY"] = "leak"  # undone after this test; the next test checks
+    from conftest import scrub_backend_env
 
-
-def test_no_backend_variable_leaked_from_earlier_tests():
-    import os
-
-    assert "COTLIB_API_KEY" not in os.environ or os.environ["COTLIB_API_KEY"] != "leak"
+    before = os.environ.get("COTLIB_API_KEY")
+    patch = scrub_backend_env(pytest.MonkeyPatch())
+    os.environ["COTLIB_API_KEY"] = "leak"  # as config.ask_api_key() does
+    patch.undo()
+    assert os.environ.get("COTLIB_API_KEY") == before
