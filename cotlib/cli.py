@@ -75,8 +75,12 @@ def _generate(args: argparse.Namespace) -> int:
     cfg = generate.GenerationConfig(language=args.language, max_calls_per_question=args.max_calls_per_question,
                                     rationalize=args.rationalize)
     limits = generate.RunLimits(concurrency=args.concurrency, requests_per_minute=args.rpm, max_calls=args.max_calls)
-    summary = generate.generate(pairs, args.output, endpoint=endpoint, cfg=cfg, limits=limits,
-                                progress=not args.no_progress)
+    try:
+        summary = generate.generate(pairs, args.output, endpoint=endpoint, cfg=cfg, limits=limits,
+                                    progress=not args.no_progress)
+    except ValueError as err:  # e.g. an output file that is not a records file: nothing in it is touched
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     u = summary.usage
     print(f"{summary.generated} generated ({summary.skipped} already done), {summary.verified} verified "
           f"({summary.pass_rate:.0%}); by method: {summary.by_method}; {u.calls} calls, {u.retries} retries, "

@@ -198,7 +198,8 @@ def check_endpoint(endpoint: Endpoint, timeout: float = 10.0) -> str:
     return f"OK: {endpoint.base_url} answers; model {endpoint.model!r} {listed}"
 
 
-def create_model(endpoint: Endpoint, **model_config: Any) -> BaseModelBackend:
+def create_model(endpoint: Endpoint, timeout: float | None = None, max_retries: int = 3,
+                 **model_config: Any) -> BaseModelBackend:
     """A camel model backend for the endpoint (``model_config``: temperature, max_tokens, seed, ...)."""
     from camel.models import ModelFactory
     from camel.types import ModelPlatformType
@@ -210,6 +211,8 @@ def create_model(endpoint: Endpoint, **model_config: Any) -> BaseModelBackend:
         url=endpoint.base_url,
         model_config_dict=model_config,
         token_counter=ApproxTokenCounter(),
+        timeout=timeout,
+        max_retries=max_retries,
     )
 
 

@@ -216,10 +216,7 @@ def fetch_qa(url: str, dest: str | Path, timeout: float = 10.0) -> tuple[Path, s
             with urllib.request.urlopen(url, timeout=timeout) as resp:
                 raw = resp.read()
             parse_qa_text(raw.decode("utf-8-sig"), url)  # refuse to save bad data
-            tmp = dest.with_name(dest.name + ".part")
-            tmp.write_bytes(raw)
-            tmp.replace(dest)
-            return dest, f"downloaded {url}"
+            return write_atomic(dest, raw), f"downloaded {url}"
         except (OSError, ValueError) as err:
             reason = f"download failed ({err})"
     else:
@@ -228,16 +225,19 @@ def fetch_qa(url: str, dest: str | Path, timeout: float = 10.0) -> tuple[Path, s
     return dest, f"{reason}: using the bundled copy of the sample"
 
 
-def save_qa(pairs: Iterable[QAPair], path: str | Path) -> Path:
-    """Write pairs as JSONL (all fields), atomically."""
+def write_atomic(path: str | Path, content: str | bytes) -> Path:
+    """Write to a temporary file beside ``path``, then rename: readers never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    with open(tmp, "w", encoding="utf-8") as out:
-        for pair in pairs:
-            out.write(json.dumps(pair.as_dict(), ensure_ascii=False) + "\n")
+    tmp.write_bytes(content.encode() if isinstance(content, str) else content)
     tmp.replace(path)
     return path
+
+
+def save_qa(pairs: Iterable[QAPair], path: str | Path) -> Path:
+    """Write pairs as JSONL (all fields), atomically."""
+    return write_atomic(path, "".join(json.dumps(p.as_dict(), ensure_ascii=False) + "\n" for p in pairs))
 
 
 def bundled(name: str) -> list[QAPair]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cotlib.data import write_atomic
 from cotlib.search import split_steps
 
 SYSTEM_PROMPT = "You are a helpful assistant. Solve the problem step by step and give the final answer as \\boxed{answer}."
@@ -122,22 +123,13 @@ def train_test_split(rows: Sequence[dict], test_fraction: float = 0.1, key: str 
     return split
 
 
-def _atomic_write(path: str | Path, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
-
-
 def write_json(rows: Sequence[dict], path: str | Path) -> Path:
     """The original format: one JSON list, indented, UTF-8 (written to a temp file, then renamed)."""
-    return _atomic_write(path, json.dumps(list(rows), ensure_ascii=False, indent=2) + "\n")
+    return write_atomic(path, json.dumps(list(rows), ensure_ascii=False, indent=2) + "\n")
 
 
 def write_jsonl(rows: Sequence[dict], path: str | Path) -> Path:
-    return _atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def to_dataset(splits: dict[str, list[dict]]) -> Any:

@@ -28,7 +28,7 @@ import openai
 
 from cotlib import config as cfgmod
 from cotlib import search, verify
-from cotlib.data import QAPair, load_qa, question_id
+from cotlib.data import QAPair, load_qa, question_id, write_atomic
 
 T = TypeVar("T")
 PROMPT_VERSION = 1
@@ -223,18 +223,10 @@ class Teacher:
 
     def _backend(self, temperature: float) -> Any:
         if temperature not in self._backends:
-            from camel.models import ModelFactory
-            from camel.types import ModelPlatformType
-
-            self._backends[temperature] = ModelFactory.create(
-                model_platform=ModelPlatformType.OPENAI_COMPATIBLE_MODEL,
-                model_type=self.endpoint.model,
-                api_key=self.endpoint.api_key.reveal(),
-                url=self.endpoint.base_url,
-                model_config_dict={"temperature": temperature, "max_tokens": self.max_new_tokens},
-                token_counter=cfgmod.ApproxTokenCounter(),
-                timeout=self.limits.timeout,
+            self._backends[temperature] = cfgmod.create_model(
+                self.endpoint, timeout=self.limits.timeout,
                 max_retries=0,  # retries are ours, so they are visible, bounded and tested
+                temperature=temperature, max_tokens=self.max_new_tokens,
             )
         return self._backends[temperature]
 
@@ -668,8 +660,6 @@ class CoTDataGenerator:
 
     def export_solutions(self, filepath: str | Path = "solutions.json") -> None:
         """Write the records solved so far (verified or not, each says which) as JSON, atomically."""
-        path = Path(filepath)
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_text(json.dumps({"solutions": list(self.solutions.values()), "golden_answers": self.golden_answers,
-                                   "export_time": time.strftime("%Y-%m-%dT%H:%M:%S")}, ensure_ascii=False, indent=2))
-        tmp.replace(path)
+        write_atomic(filepath, json.dumps({"solutions": list(self.solutions.values()),
+                                           "golden_answers": self.golden_answers,
+                                           "export_time": time.strftime("%Y-%m-%dT%H:%M:%S")}, ensure_ascii=False, indent=2))

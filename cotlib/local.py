@@ -230,15 +230,10 @@ def student_checkpoint(dest: Path | None = None) -> Path:
     if _checkpoint_ready(dest):
         return dest
     from transformers import AutoModelForCausalLM
-    from transformers.utils import logging as hf_logging
 
     src = gguf_path()
     tokenizer = _gguf_tokenizer()
-    hf_logging.disable_progress_bar()  # a notebook would show the conversion bars on stderr
-    try:
-        loaded = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name)
-    finally:
-        hf_logging.enable_progress_bar()
+    loaded = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name)
     # The weights are already dequantized to float32; copy them into a plain model, which transformers will save.
     model_config = loaded.config
     del model_config.quantization_config
@@ -246,8 +241,8 @@ def student_checkpoint(dest: Path | None = None) -> Path:
     model.load_state_dict(loaded.state_dict())
     tmp = dest.with_name(dest.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.rmtree(dest, ignore_errors=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    shutil.rmtree(dest, ignore_errors=True)  # an outdated checkpoint goes only once the new one is complete
     tmp.replace(dest)
     return dest

@@ -233,3 +233,19 @@ def test_facade_reads_like_the_original_tutorial(tmp_path):
     gen.export_solutions(tmp_path / "solutions.json")
     exported = json.loads((tmp_path / "solutions.json").read_text())
     assert exported["solutions"][0]["verified"] and exported["golden_answers"] == world.qa()
+
+
+def test_cli_refuses_an_output_file_that_is_not_a_records_file(tmp_path, capsys):
+    from cotlib import cli
+
+    world = AdditionWorld(1)
+    qa = tmp_path / "qa.json"
+    qa.write_text(json.dumps(world.qa()))
+    out = tmp_path / "notes.jsonl"
+    out.write_text("my notes, not records\n")
+    with ScriptedLLM(world) as server:
+        code = cli.main(["generate", "--input", str(qa), "--output", str(out), "--base-url", server.base_url,
+                         "--model", server.model, "--no-progress"])
+        assert server.requests == []
+    assert code == 2 and f"{out}:1: not a generation record" in capsys.readouterr().err
+    assert out.read_text() == "my notes, not records\n"
