@@ -1,11 +1,14 @@
 # cotlib: `make demo` runs the tutorial end to end offline; `make test` runs the whole test suite.
-# Both create .venv and install the pinned stack first (Python 3.11 + pip; no conda needed).
+# Both create a virtual environment and install the pinned stack first (Python 3.11-3.13 + pip; no conda needed).
 
-PYTHON ?= python3.11
-VENV := .venv
+# The newest supported Python found on PATH or under pyenv (3.13, what Colab runs; then 3.12, 3.11).
+PYTHON ?= $(shell scripts/find-python)
+PYVER := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
-# llama-cpp-python has no wheel on PyPI: build it once, portable (-DGGML_NATIVE=OFF), into a wheelhouse that survives `make clean`.
+# llama-cpp-python has no wheel on PyPI: build it once, portable (-DGGML_NATIVE=OFF), into a wheelhouse that survives
+# `make clean`. The wheel loads llama.cpp through ctypes (tag py3-none-linux_x86_64), so one build serves 3.11-3.13.
 WHEELHOUSE ?= $(HOME)/.cache/cotlib/wheels
 LLAMA_CPP := llama-cpp-python==0.3.36
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
@@ -13,12 +16,14 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 OFFLINE := COTLIB_OFFLINE=1 HF_HUB_OFFLINE=1
 EXECUTE := $(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1800 \
 	--ExecutePreprocessor.record_timing=False --ExecutePreprocessor.kernel_name=python3
+CHECKPOINTS := cotlib/data/checkpoints
 
-.PHONY: install demo test execute lock teacher-stop clean
+.PHONY: install demo test execute checkpoints lock teacher-stop clean
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
+	@test -n "$(PYVER)" || { echo "no Python 3.11-3.13 found: install one, or run make PYTHON=/path/to/python3.x"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q pip==25.3
 	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PY) -m pip wheel -q --no-deps --no-cache-dir --find-links $(WHEELHOUSE) -w $(WHEELHOUSE) "$(LLAMA_CPP)"
@@ -46,6 +51,16 @@ execute: install
 	$(BIN)/cotlib teacher start
 	cd notebooks && $(OFFLINE) ../$(EXECUTE) --inplace $(notdir $(NOTEBOOKS)); rc=$$?; cd .. && \
 		$(BIN)/cotlib teacher stop; exit $$rc
+
+# The chapter checkpoints: run chapters 2-5 with the local teacher and keep what each leaves for the next, so any
+# chapter can start on its own (cotlib.checkpoints).
+checkpoints: install
+	rm -rf runs/checkpoints && mkdir -p runs/checkpoints
+	cp $(filter-out %01_setup.ipynb %06_unsloth_sft.ipynb,$(NOTEBOOKS)) runs/checkpoints/
+	$(BIN)/cotlib teacher start
+	cd runs/checkpoints && $(OFFLINE) ../../$(EXECUTE) --inplace *.ipynb; rc=$$?; cd ../.. && \
+		$(BIN)/cotlib teacher stop; test $$rc = 0
+	$(PY) -m cotlib.checkpoints save runs/checkpoints/outputs $(CHECKPOINTS)
 
 lock: install
 	{ sed -n 1,2p constraints.txt; $(BIN)/pip freeze --exclude-editable | grep -v '^cotlib'; } > constraints.tmp && mv constraints.tmp constraints.txt

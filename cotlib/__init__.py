@@ -2,6 +2,14 @@
 
 __version__ = "0.1.0"
 
-from cotlib.generate import CoTDataGenerator  # noqa: E402  (the original tutorial's entry point)
-
 __all__ = ["CoTDataGenerator", "__version__"]
+
+
+def __getattr__(name: str):
+    """``cotlib.CoTDataGenerator`` (the original tutorial's entry point), imported on first use so that
+    ``cotlib.colab`` runs before camel-ai and the rest are installed."""
+    if name == "CoTDataGenerator":
+        from cotlib.generate import CoTDataGenerator
+
+        return CoTDataGenerator
+    raise AttributeError(f"module 'cotlib' has no attribute {name!r}")

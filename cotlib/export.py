@@ -132,6 +132,18 @@ def write_jsonl(rows: Sequence[dict], path: str | Path) -> Path:
     return write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
+def read_splits(outputs: str | Path = "outputs", prefix: str = "alpaca") -> dict[str, list[dict]]:
+    """The split files chapter 4 writes (``alpaca_train.jsonl``, ``alpaca_test.jsonl``), as ``{"train": rows, ...}``."""
+    splits = {}
+    for name in ("train", "test"):
+        path = Path(outputs) / f"{prefix}_{name}.jsonl"
+        try:
+            splits[name] = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, ValueError) as err:
+            raise ExportError(f"{path}: cannot read ({err})") from None
+    return splits
+
+
 def to_dataset(splits: dict[str, list[dict]]) -> Any:
     """A ``datasets.DatasetDict`` with the non-empty splits."""
     from datasets import Dataset, DatasetDict

@@ -222,6 +222,27 @@ def _with_dataset_metadata(card: Any, pushed: Any) -> Any:
     return DatasetCard(f"---\n{merged.to_yaml()}\n---\n{card.text}")
 
 
+def exists(repo_id: str, token: str | None = None) -> bool:
+    """Whether the dataset repo is on the current endpoint."""
+    from huggingface_hub import HfApi
+
+    return _retrying(lambda: HfApi(endpoint()).repo_exists(repo_id, repo_type="dataset", token=token or get_token()),
+                     repo_id)
+
+
+def ensure_published(connection: Connection, outputs: str | Path = "outputs") -> bool:
+    """On the loopback Hub, publish chapter 4's split files (bundled ones if missing) when chapter 5 has not run in
+    this folder; True if it pushed. The real Hub is left alone: there, chapter 5 publishes."""
+    from cotlib import checkpoints, export
+
+    if connection.loopback is None or exists(connection.repo_id, connection.token):
+        return False
+    splits = export.read_splits(checkpoints.ensure(6, outputs))
+    push_dataset(export.to_dataset(splits), connection.repo_id, token=connection.token)
+    print(f"published chapter 4's export as {connection.repo_id} on the loopback Hub (chapter 5 did not run here)")
+    return True
+
+
 def load_dataset(repo_id: str, split: str = "train", token: str | None = None) -> Any:
     """Read a dataset back from the current endpoint (``token`` for private repos)."""
     import datasets

@@ -37,6 +37,19 @@ def test_opens_with_badge_and_learning_goals(path):
     badge = f"https://colab.research.google.com/github/cotlib/cotlib/blob/main/notebooks/{path.name}"
     assert badge in intro.source, "the Colab badge must point at this notebook's own path"
     assert "What you'll learn" in intro.source
+    assert "**Time:**" in intro.source and "2-core laptop CPU" in intro.source
+    if path.name in ("01_setup.ipynb", "06_unsloth_sft.ipynb"):
+        assert "Change runtime type" in intro.source, "say how to switch Colab to a GPU runtime"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_pictures_render_anywhere(path):
+    """GitHub, JupyterLab at any root and Colab: absolute URLs (or cell attachments), never a relative path."""
+    markdown = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+    for target in re.findall(r"!\[[^\]]*\]\(([^)\s]+)", markdown) + re.findall(r'<img[^>]+src="([^"]+)"', markdown):
+        assert target.startswith(("https://", "attachment:")), f"{target} does not render in Colab"
+        if target.startswith("https://raw.githubusercontent.com/cotlib/cotlib/main/"):
+            assert (ROOT / target.split("/main/", 1)[1]).is_file(), f"{target} is not in the repository"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
