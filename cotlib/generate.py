@@ -11,6 +11,7 @@ hash), so an interrupted run resumes where it stopped and a finished run costs n
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import heapq
 import html
@@ -19,6 +20,7 @@ import os
 import random
 import threading
 import time
+import warnings
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -118,6 +120,18 @@ class TeacherError(RuntimeError):
     """A request failed for good (after retries, or at once for errors that retrying cannot fix)."""
 
 
+class AuthError(TeacherError):
+    """401/403: no request of this run can succeed, so the whole run stops at once with this one message."""
+
+
+class MalformedReply(TeacherError):
+    """A reply without choices, message or text: retried like a transient server error."""
+
+
+class StoreError(RuntimeError):
+    """The record store cannot be written or is in use by another run: the run stops, loudly."""
+
+
 # ------------------------------------------------------------------------------------------------------ client
 
 
@@ -193,10 +207,22 @@ _RETRY_STATUS = {408, 409, 425, 429}
 
 
 def _retryable(err: BaseException) -> bool:
+    """Transient failures only: a bug in our code (TypeError, KeyError...) must surface, not be retried."""
     if isinstance(err, openai.APIStatusError):
         return err.status_code in _RETRY_STATUS or err.status_code >= 500
     return isinstance(err, (openai.APIConnectionError, openai.APIResponseValidationError, asyncio.TimeoutError,
-                            ValueError, KeyError, TypeError, AttributeError))
+                            MalformedReply, json.JSONDecodeError))
+
+
+def reply_text(reply: Any) -> str:
+    """The text of a chat completion, or :class:`MalformedReply` (no choices, no message, null or empty content)."""
+    choices = getattr(reply, "choices", None)
+    if not choices:
+        raise MalformedReply("a reply with no choices")
+    text = getattr(getattr(choices[0], "message", None), "content", None)
+    if not isinstance(text, str) or not text.strip():
+        raise MalformedReply("a reply with empty or missing message content")
+    return text
 
 
 def default_concurrency(endpoint: cfgmod.Endpoint) -> int:
@@ -237,7 +263,6 @@ class Teacher:
             if client is not None:
                 await client.close()
         self._backends.clear()
-        self._slots = self._limiter = None
 
     def check_run_budget(self) -> None:
         lim, use = self.limits, self.usage
@@ -262,14 +287,14 @@ class Teacher:
                 await self._limiter.wait()  # type: ignore[union-attr]
                 try:
                     reply = await asyncio.wait_for(backend.arun(messages), timeout=self.limits.timeout)
-                    text = reply.choices[0].message.content
-                    if not isinstance(text, str) or not text.strip():
-                        raise ValueError("empty or missing message content")
+                    text = reply_text(reply)
                 except BaseException as err:  # noqa: BLE001 (classified below; cancellation re-raised)
                     if isinstance(err, asyncio.CancelledError) or not _retryable(err):
+                        if isinstance(err, openai.APIStatusError) and err.status_code in (401, 403):
+                            raise AuthError(f"{self.endpoint.base_url}: HTTP {err.status_code}: the key was refused "
+                                            "(check COTLIB_API_KEY)") from None
                         if isinstance(err, openai.APIStatusError):
-                            hint = " (check COTLIB_API_KEY)" if err.status_code in (401, 403) else ""
-                            raise TeacherError(f"{self.endpoint.base_url}: HTTP {err.status_code}{hint}") from None
+                            raise TeacherError(f"{self.endpoint.base_url}: HTTP {err.status_code}") from None
                         raise
                     last = err
                 else:
@@ -304,41 +329,84 @@ class Teacher:
 class RecordStore:
     """Append-only JSONL of finished questions, keyed by (question id, config hash).
 
-    Each record is one ``os.write`` of a full line to a file opened with O_APPEND, then fsync'd; a line cut
-    short by a kill is dropped (and truncated away) on the next load, so resuming never duplicates or corrupts.
+    Each record is one checked ``os.write`` of a full line to a file opened with O_APPEND, then fsync'd: a short or
+    failed write is undone (truncated back) and raises :class:`StoreError`, so a run never reports a record it lost.
+    A damaged line (cut short by a kill, or garbled anywhere) is moved to ``<store>.damaged`` with a warning when the
+    store is loaded, and its question is done again. :meth:`lock` keeps a second run off the same store.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._lock_fd: int | None = None
+
+    def lock(self) -> None:
+        """Take the store's exclusive lock (released by :meth:`unlock` or when the process dies), or fail fast."""
+        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise StoreError(f"{self.path} is in use by another run (pid {holder}): wait for it to finish, or write "
+                             "to another file") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing releases the flock
+            self._lock_fd = None
 
     def load(self) -> dict[tuple[str, str], dict]:
         records: dict[tuple[str, str], dict] = {}
         if not self.path.exists():
             return records
-        raw = self.path.read_bytes()
-        end = raw.rfind(b"\n") + 1
-        if end < len(raw):  # a partial last line from an interrupted write
-            with open(self.path, "r+b") as f:
-                f.truncate(end)
-        for number, line in enumerate(raw[:end].splitlines(), start=1):
+        good, damaged, first_bad = [], [], 0
+        for number, line in enumerate(self.path.read_bytes().splitlines(keepends=True), start=1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
-                records[(record["id"], record["config"])] = record
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise ValueError(f"{self.path}:{number}: not a generation record") from None
+                key = (record["id"], record["config"])
+                if not line.endswith(b"\n") or not all(isinstance(k, str) for k in key):
+                    raise ValueError("cut short")
+            except (ValueError, KeyError, TypeError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+                damaged.append(line if line.endswith(b"\n") else line + b"\n")
+                first_bad = first_bad or number
+                continue
+            good.append(line)
+            records[key] = record
+        if damaged and not good:  # not a store with a few damaged lines: some other file, left untouched
+            raise StoreError(f"{self.path}:{first_bad}: not a generation record")
+        if damaged:
+            side = self.path.with_name(self.path.name + ".damaged")
+            with open(side, "ab") as out:
+                out.writelines(damaged)
+            write_atomic(self.path, b"".join(good))
+            warnings.warn(f"{self.path}: {len(damaged)} damaged line(s) moved to {side}; their questions will be done "
+                          "again", stacklevel=2)
         return records
 
     def append(self, record: dict) -> None:
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode()
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            size = os.fstat(fd).st_size
             try:
-                os.write(fd, line)
+                written = os.write(fd, line)
+                if written != len(line):
+                    raise OSError(f"short write: {written} of {len(line)} bytes")
                 os.fsync(fd)
+            except OSError as err:
+                try:
+                    os.ftruncate(fd, size)  # no half line left behind
+                except OSError:
+                    pass
+                raise StoreError(f"{self.path}: could not save the record of {record.get('id')} ({err}); the run "
+                                 "stops here, everything saved before is intact") from None
             finally:
                 os.close(fd)
 
@@ -398,7 +466,7 @@ async def solve_one(pair: QAPair, teacher: Teacher, cfg: GenerationConfig, confi
         "language": cfg.language, "meta": pair.meta,
     }
     attempt = await call(direct_messages(pair.question, cfg.language), cfg.temperature)
-    verdict = verify.check(attempt, pair.answer)
+    verdict = await asyncio.to_thread(verify.check, attempt, pair.answer)  # never on the event loop
     result = None
     if verdict.correct:
         method, solution = "direct", attempt
@@ -410,11 +478,11 @@ async def solve_one(pair: QAPair, teacher: Teacher, cfg: GenerationConfig, confi
                 hinted = await call(hint_messages(pair.question, pair.answer, cfg.language), cfg.temperature,
                                     cap=cfg.max_calls_per_question)
                 leaks = any(phrase in hinted.lower() for phrase in HINT_LEAKS)
-                if verify.check(hinted, pair.answer).correct and not leaks:
+                if not leaks and await _is_correct(hinted, pair.answer):
                     method, solution = "rationalized", hinted
             except search.BudgetExceeded:
                 pass
-    final = verify.check(solution, pair.answer) if solution else verdict
+    final = await asyncio.to_thread(verify.check, solution, pair.answer) if solution else verdict
     record.update({
         "solution": solution,
         "verified": solution is not None and final.correct,
@@ -434,6 +502,17 @@ async def solve_one(pair: QAPair, teacher: Teacher, cfg: GenerationConfig, confi
         "latency_s": round(time.perf_counter() - start, 3),
     })
     return record
+
+
+def failed_record(pair: QAPair, config_key: str, teacher_model: str, language: str, error: str) -> dict:
+    """The record of a question whose solving raised an unexpected error: failed, with the reason."""
+    return {
+        "id": pair.id, "config": config_key, "question": pair.question, "answer": pair.answer, "teacher": teacher_model,
+        "language": language, "meta": pair.meta, "solution": None, "verified": False, "method": "failed",
+        "extracted": None, "verdict_reason": f"error: {error}", "first_attempt": None, "best_attempt": None,
+        "first_error_step": None, "rollouts": 0, "step_labels": [], "trace": [], "calls": 0, "retries": 0,
+        "tokens_in": 0, "tokens_out": 0, "latency_s": 0.0,
+    }
 
 
 # ------------------------------------------------------------------------------------------------------ the run
@@ -492,32 +571,56 @@ async def agenerate(pairs: Iterable[QAPair], output: str | Path, endpoint: cfgmo
     pairs = list(pairs)
     key = cfg.key(teacher.model)
     store = RecordStore(output)
-    done = store.load()
+    store.lock()
+    try:
+        done = store.load()
+    except BaseException:
+        store.unlock()
+        raise
     todo = [p for p in pairs if (p.id, key) not in done]
     start = time.perf_counter()
     by_method: dict[str, int] = {}
     verified = generated = 0
     stopped: str | None = None
+    fatal: BaseException | None = None
     errors: list[str] = []
     bar = tqdm(total=len(todo), desc="questions", unit="q", disable=not progress)
     queue: asyncio.Queue[QAPair] = asyncio.Queue()
     for pair in todo:
         queue.put_nowait(pair)
+    tasks: list[asyncio.Task] = []
+
+    def stop_all(err: BaseException) -> None:
+        """One fatal error (refused key, store unwritable) ends every question in flight: one message, not many."""
+        nonlocal fatal
+        if fatal is None:
+            fatal = err
+            for task in tasks:
+                if task is not asyncio.current_task():
+                    task.cancel()
 
     async def worker() -> None:
         nonlocal verified, generated, stopped
-        while stopped is None and not queue.empty():
+        while stopped is None and fatal is None and not queue.empty():
             pair = queue.get_nowait()
             try:
                 record = await solve_one(pair, teacher, cfg, key)
             except RunBudgetExceeded as err:
                 stopped = str(err)
                 return
-            except (TeacherError, openai.APIError, OSError) as err:
+            except AuthError as err:
+                return stop_all(err)
+            except (TeacherError, openai.APIError, OSError) as err:  # transient, retries spent: redone on resume
                 errors.append(f"{pair.id}: {err}")
                 bar.update(1)
                 continue
-            await asyncio.to_thread(store.append, record)  # fsync off the event loop
+            except Exception as err:  # noqa: BLE001  (one question's bug must not end the run: it is recorded)
+                record = failed_record(pair, key, teacher.model, cfg.language, f"{type(err).__name__}: {err}")
+                errors.append(f"{pair.id}: {type(err).__name__}: {err}")
+            try:
+                await asyncio.to_thread(store.append, record)  # fsync off the event loop
+            except StoreError as err:
+                return stop_all(err)
             generated += 1
             verified += record["verified"]
             by_method[record["method"]] = by_method.get(record["method"], 0) + 1
@@ -527,11 +630,16 @@ async def agenerate(pairs: Iterable[QAPair], output: str | Path, endpoint: cfgmo
 
     # many questions in flight (the slots bound the requests): new questions fill slots that searches leave free
     try:
-        await asyncio.gather(*(worker() for _ in range(8 * teacher.concurrency)))
+        tasks.extend(asyncio.create_task(worker()) for _ in range(8 * teacher.concurrency))
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         bar.close()
+        store.unlock()
         if own_teacher:
             await teacher.aclose()
+    unexpected = [o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, asyncio.CancelledError)]
+    if fatal is not None or unexpected:
+        raise fatal or unexpected[0]
     return RunSummary(len(pairs), len(pairs) - len(todo), generated, verified, by_method, teacher.usage,
                       cost(teacher.usage, teacher.model, limits.prices), round(time.perf_counter() - start, 2),
                       stopped, errors)

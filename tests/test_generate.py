@@ -77,14 +77,15 @@ def test_faults_are_retried(tmp_path):
     assert summary.usage.retries == 5 and summary.usage.calls == 3
 
 
-def test_bad_key_fails_fast_with_a_clear_error(tmp_path):
-    world = AdditionWorld(2)
+def test_a_refused_key_stops_the_whole_run_at_once_with_one_message(tmp_path):
+    world = AdditionWorld(200)
     with ScriptedLLM(world) as server:
-        server.faults = ["401"] * 10
-        summary = run(server, data.load_qa(world.qa()), tmp_path / "k.jsonl", limits=RunLimits(concurrency=1, max_retries=3))
-        assert len(server.requests) == 2  # no retries on 401
-    assert summary.generated == 0 and len(summary.errors) == 2
-    assert "HTTP 401 (check COTLIB_API_KEY)" in summary.errors[0] and "sk-test" not in summary.errors[0]
+        server.faults = ["401"] * 1000
+        with pytest.raises(generate.AuthError) as raised:
+            run(server, data.load_qa(world.qa()), tmp_path / "k.jsonl", limits=RunLimits(concurrency=4, max_retries=3))
+        assert len(server.requests) <= 4  # the requests already in flight, no retries, no new questions
+    assert "HTTP 401" in str(raised.value) and "COTLIB_API_KEY" in str(raised.value) and "sk-test" not in str(raised.value)
+    assert generate.load_records(tmp_path / "k.jsonl") == []
 
 
 def test_rerun_of_a_finished_run_costs_zero_calls(tmp_path):
