@@ -63,7 +63,7 @@ checkpoints: install
 	$(PY) -m cotlib.checkpoints save runs/checkpoints/outputs $(CHECKPOINTS)
 
 lock: install
-	{ sed -n 1,2p constraints.txt; $(BIN)/pip freeze --exclude-editable | grep -v '^cotlib'; } > constraints.tmp && mv constraints.tmp constraints.txt
+	{ grep '^#' constraints.txt; $(BIN)/pip freeze --exclude-editable | grep -v '^cotlib'; } > constraints.tmp && mv constraints.tmp constraints.txt
 
 teacher-stop:
 	-$(BIN)/cotlib teacher stop

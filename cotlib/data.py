@@ -186,7 +186,26 @@ def read_qa_file(path: str | Path) -> list[QAPair]:
 
 
 def load_qa(source: str | Path | dict[str, Any] | list[Any], timeout: float = 10.0) -> list[QAPair]:
-    """Pairs from a path, an http(s) URL, a ``{question: answer}`` dict, or a list of ``{question, answer}`` objects."""
+    """Pairs from a path, an http(s) URL, a ``{question: answer}`` dict, or a list of ``{question, answer}`` objects.
+
+    Every problem is a :class:`QADataError` naming the source (and line, item or question where it can)."""
+    origin = f"<{type(source).__name__}>" if isinstance(source, (dict, list)) else str(source)
+    try:
+        pairs = _load_qa(source, timeout)
+    except QADataError:
+        raise
+    except RecursionError:
+        raise QADataError(f"{origin}: nested too deeply to be question/answer data") from None
+    except UnicodeError as err:  # e.g. a lone surrogate such as \ud800, which no UTF-8 file can hold
+        raise QADataError(f"{origin}: not valid Unicode text ({err.reason})") from None
+    except (ValueError, TypeError, AttributeError) as err:
+        raise QADataError(f"{origin}: not question/answer data ({type(err).__name__}: {str(err)[:120]})") from None
+    if not pairs:
+        raise QADataError(f"{origin}: no questions in it")
+    return pairs
+
+
+def _load_qa(source: str | Path | dict[str, Any] | list[Any], timeout: float) -> list[QAPair]:
     if isinstance(source, (dict, list)):
         return _from_object(source, f"<{type(source).__name__}>")
     if isinstance(source, str) and source.startswith(("http://", "https://")):

@@ -46,15 +46,31 @@ def _check(record: Any, index: int) -> None:
             raise ExportError(f"{where}: missing field {key!r}")
     if not isinstance(record["question"], str) or not record["question"].strip():
         raise ExportError(f"{where}: field 'question' is empty")
+    if not isinstance(record["verified"], bool):  # "false", "0" or [0] must not pass for verified
+        raise ExportError(f"{where}: field 'verified' must be true or false, not {record['verified']!r}")
+    if not isinstance(record["method"], str):
+        raise ExportError(f"{where}: field 'method' must be a string, not {type(record['method']).__name__}")
+    for key in ("solution", "first_attempt", "best_attempt"):
+        if record.get(key) is not None and not isinstance(record[key], str):
+            raise ExportError(f"{where}: field {key!r} must be text, not {type(record[key]).__name__}")
+    step = record.get("first_error_step")
+    if step is not None and (not isinstance(step, int) or isinstance(step, bool) or step < 1):
+        raise ExportError(f"{where}: field 'first_error_step' must be a step number (1, 2, ...), not {step!r}")
     if record["verified"] and not (isinstance(record.get("solution"), str) and record["solution"].strip()):
         raise ExportError(f"{where}: verified but field 'solution' is empty")
 
 
-def select(records: Iterable[dict], include_unverified: bool = False, include_rationalized: bool = True) -> Selection:
-    """Validate every record first (nothing is returned if one is bad), then keep, de-duplicate and flag."""
+def validate(records: Iterable[Any]) -> list[dict]:
+    """Every record checked (the first bad one raises :class:`ExportError` naming it and its field)."""
     records = list(records)
     for i, record in enumerate(records):
         _check(record, i)
+    return records
+
+
+def select(records: Iterable[dict], include_unverified: bool = False, include_rationalized: bool = True) -> Selection:
+    """Validate every record first (nothing is returned if one is bad), then keep, de-duplicate and flag."""
+    records = validate(records)
     sel = Selection([])
     seen: set[str] = set()
     for record in records:
@@ -103,7 +119,7 @@ def to_prm(records: Iterable[dict]) -> list[dict]:
     verified solution: every step is good.
     """
     rows = []
-    for r in records:
+    for r in validate(records):
         if r.get("first_error_step") and r.get("first_attempt"):
             steps = split_steps(r["first_attempt"])[: r["first_error_step"]]
             rows.append({"prompt": r["question"], "completions": steps, "labels": [True] * (len(steps) - 1) + [False]})

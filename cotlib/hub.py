@@ -109,16 +109,28 @@ def size_category(rows: int) -> str:
     return "n>1B"
 
 
+def _count(record: dict, key: str) -> int:
+    value = record.get(key, 0)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        from cotlib.export import ExportError
+
+        raise ExportError(f"record (id {record.get('id')}): field {key!r} must be a count, not {value!r}")
+    return value
+
+
 def build_card(repo_id: str, rows: int, records: Sequence[dict], languages: Sequence[str] = ("en",),
                license: str = "apache-2.0", pretty_name: str | None = None) -> Any:
     """A ``DatasetCard`` with valid metadata and a body saying how the data was made (from chapter 3's records)."""
     from huggingface_hub import DatasetCard, DatasetCardData
 
+    from cotlib.export import validate
+
+    records = validate(records)
     methods = Counter(r["method"] for r in records)
     teachers = sorted({r.get("teacher", "?") for r in records})
     verified = sum(bool(r["verified"]) for r in records)
-    calls = sum(r.get("calls", 0) for r in records)
-    tokens = sum(r.get("tokens_in", 0) + r.get("tokens_out", 0) for r in records)
+    calls = sum(_count(r, "calls") for r in records)
+    tokens = sum(_count(r, "tokens_in") + _count(r, "tokens_out") for r in records)
     data = DatasetCardData(
         license=license, language=list(languages), size_categories=[size_category(rows)],
         task_categories=["question-answering", "text-generation"],
@@ -131,11 +143,12 @@ def build_card(repo_id: str, rows: int, records: Sequence[dict], languages: Sequ
         "`\\boxed{}` answer verified against a golden answer, made with [cotlib](https://github.com/cotlib/cotlib).", "",
         "## How it was made", "",
         "| | |", "|---|---|",
-        f"| teacher model | {', '.join(teachers) or '?'} |",
-        f"| questions attempted | {len(records)} |",
-        f"| verified | {share(verified)} |",
-        *[f"| method `{m}` | {share(methods[m])} |" for m in ("direct", "search", "rationalized", "failed") if methods[m]],
-        f"| LLM calls / tokens | {calls} / {tokens} |",
+        *([f"| teacher model | {', '.join(teachers) or '?'} |",
+           f"| questions attempted | {len(records)} |",
+           f"| verified | {share(verified)} |",
+           *[f"| method `{m}` | {share(methods[m])} |" for m in ("direct", "search", "rationalized", "failed") if methods[m]],
+           f"| LLM calls / tokens | {calls} / {tokens} |"] if records else
+          ["| generation records | not given to the card (see the dataset's `method` column, if any) |"]),
         f"| rows in this dataset | {rows} |",
         f"| date / cotlib version | {date.today().isoformat()} / {__version__} |", "",
         "`direct`: the first attempt verified. `search`: found by Monte-Carlo rollouts from the longest correct prefix "
@@ -198,15 +211,23 @@ def _quiet() -> Iterator[None]:
 
 
 def push_dataset(dataset: Any, repo_id: str, card: Any = None, private: bool = False, token: str | None = None) -> str:
-    """Push a ``Dataset``/``DatasetDict`` (parquet) and its card; re-running adds a new commit. Returns the URL."""
+    """Push a ``Dataset``/``DatasetDict`` (parquet) and its card (built from the dataset when none is given);
+    re-running adds a new commit. Returns the URL."""
     token = token or get_token()
     if token is None:
         raise HubError("no Hugging Face token: set HF_TOKEN, run `hf auth login`, or pass token=")
+    if card is None:  # never a repo without license, size and task categories
+        splits = dataset.values() if hasattr(dataset, "values") else [dataset]
+        card = build_card(repo_id, sum(split.num_rows for split in splits), [])
     with _quiet():
+        # one commit holds all the data files: a failure leaves the repo's data as it was, or complete
         _retrying(lambda: dataset.push_to_hub(repo_id, private=private, token=token), repo_id)
-        if card is not None:
+        try:
             merged = _with_dataset_metadata(card, load_card(repo_id, token))
             _retrying(lambda: merged.push_to_hub(repo_id, repo_type="dataset", token=token), repo_id)
+        except HubError as err:
+            raise HubError(f"the data of {repo_id} is published and complete, but its card was not updated ({err}): "
+                           "run the same push again") from None
     return f"{endpoint()}/datasets/{repo_id}"
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import binascii
 import hashlib
 import json
 import os
@@ -47,6 +48,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 _PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}  # repo type -> URL prefix
 _LFS_SUFFIXES = (".parquet", ".arrow", ".bin", ".safetensors", ".pt", ".ckpt", ".npy", ".gguf", ".zip", ".gz", ".tar")
 _LFS_MIN_SIZE = 10 * 1024 * 1024
+_ANONYMOUS_MAX_BODY = 64 * 1024  # requests without a token only read: they never need a large body
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _OID, _SHA256 = re.compile(r"[0-9a-f]{40}"), re.compile(r"[0-9a-f]{64}")
 _GITATTRIBUTES = "".join(f"*{s} filter=lfs diff=lfs merge=lfs -text\n" for s in _LFS_SUFFIXES)
@@ -90,7 +92,7 @@ def _lfs_info(f: dict) -> dict:
 
 def _check_path(path: str) -> str:
     parts = path.split("/")
-    if not path or any(p in ("", ".", "..") for p in parts) or parts[0] == ".git":
+    if not path or any(p in ("", ".", "..") for p in parts) or parts[0] == ".git" or "\0" in path or "\\" in path:
         raise HubError(400, f"Invalid path in repo: {path!r}")
     return path
 
@@ -163,7 +165,11 @@ class _Store:
                 path = _check_path(str(value.get("path", "")))
                 if key == "file":
                     content = value.get("content", "")
-                    data = base64.b64decode(content) if value.get("encoding") == "base64" else content.encode()
+                    try:
+                        data = (base64.b64decode(content, validate=True) if value.get("encoding") == "base64"
+                                else content.encode())
+                    except (binascii.Error, ValueError, AttributeError):
+                        raise HubError(400, f"Invalid base64 content for {path!r}") from None
                     changed[path] = {**self.put(data), "oid": _git_oid(data), "lfs": False}
                 elif key == "lfsFile":
                     sha = str(value.get("oid", ""))
@@ -236,11 +242,21 @@ class _Handler(BaseHTTPRequestHandler):
     do_HEAD = do_POST = do_PUT = do_DELETE = do_GET
 
     # -- plumbing ---------------------------------------------------------------------------------------------
-    def _read_body(self) -> bytes:
+    def _read_body(self, limit: int) -> bytes:
+        """The body, read only after the token was checked, and only up to ``limit`` bytes (413 beyond)."""
         if self.headers.get("Transfer-Encoding"):  # huggingface_hub always sends Content-Length
             self.close_connection = True  # the unread body would poison the kept-alive connection
             raise HubError(411, "Send a Content-Length instead of a Transfer-Encoding")
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            raise HubError(400, "Invalid Content-Length")
+        if length > limit:
+            self.close_connection = True
+            raise HubError(413, f"Request body of {length} bytes is over this endpoint's limit of {limit} bytes")
         return self.rfile.read(length) if length else b""
 
     def _send(self, status: int, body: Any = b"", headers: dict[str, str] | None = None,
@@ -266,24 +282,33 @@ class _Handler(BaseHTTPRequestHandler):
         self.query = parse_qs(url.query)
         self.endpoint = f"http://{self.headers.get('Host') or '%s:%d' % self.server.server_address[:2]}"
         segs = [unquote(s) for s in url.path.split("/")[1:]]
+        self.body = b""
         try:
-            self.body = self._read_body()
             self.user = self._user()
+            upload = segs[:1] == ["lfs-upload"] and self.command == "PUT"  # authorized by its one-time ticket
+            self.body = self._read_body(self.server.hub.max_body if self.user or upload else _ANONYMOUS_MAX_BODY)
             if segs[:1] == ["api"]:
                 self._api(segs[1:])
             elif segs[:1] == ["lfs-upload"] and self.command == "PUT":
                 self._lfs_upload(segs[1:])
             else:
                 self._repo_url(segs)
+        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:  # malformed request
+            self._send_error(HubError(400, f"Malformed request: {type(exc).__name__}: {str(exc)[:200]}"))
         except HubError as err:
-            headers = {"X-Error-Message": err.message, **err.headers}
-            if err.code:
-                headers["X-Error-Code"] = err.code
-            self._send(err.status, {"error": err.message}, headers)
+            self._send_error(err)
         except Exception as exc:  # a bug here: answer it rather than drop the connection
             self.close_connection = True
             self._send(500, {"error": f"{type(exc).__name__}: {exc}"})
             raise
+
+    def _send_error(self, err: HubError) -> None:
+        if err.status in (401, 403) and self.body == b"" and self.headers.get("Content-Length", "0") != "0":
+            self.close_connection = True  # the body was never read: do not reuse the connection
+        headers = {"X-Error-Message": err.message, **err.headers}
+        if err.code:
+            headers["X-Error-Code"] = err.code
+        self._send(err.status, {"error": err.message}, headers)
 
     # -- auth -------------------------------------------------------------------------------------------------
     def _user(self) -> str | None:
@@ -502,8 +527,9 @@ class _Server(ThreadingHTTPServer):
 class LocalHub:
     """A Hub-compatible HTTP server on 127.0.0.1 storing repos under ``root``; ``tokens`` maps token -> user."""
 
-    def __init__(self, root: Path, tokens: dict[str, str], *, verbose: bool = False) -> None:
-        self.root, self.tokens, self.verbose = Path(root), dict(tokens), verbose
+    def __init__(self, root: Path, tokens: dict[str, str], *, verbose: bool = False,
+                 max_body: int = 1024 * 1024 * 1024) -> None:
+        self.root, self.tokens, self.verbose, self.max_body = Path(root), dict(tokens), verbose, max_body
         self.store = _Store(self.root)
         self.tickets: dict[str, tuple[str, int]] = {}  # one-time LFS upload URLs
         self._server: _Server | None = None

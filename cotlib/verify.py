@@ -262,9 +262,7 @@ class Sandbox:
             process.stdin.write(json.dumps([gold, pred]) + "\n")
             process.stdin.flush()
             if not self._readable(process, timeout):
-                process.kill()
-                process.wait()
-                process = None
+                process = self._stop(process)
                 return "timeout", f"math-verify gave no answer within {timeout:g} s (stopped)"
             line = process.stdout.readline()
             if not line:
@@ -272,10 +270,21 @@ class Sandbox:
             status, value = json.loads(line)
             return status, value
         except (EOFError, OSError, ValueError):  # the process died (e.g. the memory limit, outside Python's reach)
-            process = None
+            process = self._stop(process)
             return "error", "math-verify's process died"
         finally:
             self._idle.put(process)
+
+    @staticmethod
+    def _stop(process: subprocess.Popen | None) -> None:
+        if process is not None:
+            process.kill()
+            process.wait()
+            for pipe in (process.stdin, process.stdout):
+                try:
+                    pipe.close()
+                except OSError:  # unsent input to a dead process
+                    pass
 
 
 SANDBOX = Sandbox()

@@ -7,6 +7,7 @@ queued for the next requests. :class:`AdditionWorld` scripts a teacher that is r
 from __future__ import annotations
 
 import json
+import random
 import re
 import threading
 import time
@@ -21,7 +22,8 @@ class ScriptedLLM:
                  timeout_sleep: float = 3.0) -> None:
         self.reply, self.latency, self.model, self.timeout_sleep = reply, latency, model, timeout_sleep
         self.requests: list[dict] = []
-        self.faults: list[str] = []
+        self.faults: list[str] = []  # injected in order, one per request
+        self.fault_mix: tuple[float, tuple[str, ...], random.Random] | None = None  # (rate, kinds, rng): random faults
         self.lock = threading.Lock()
         outer = self
 
@@ -51,24 +53,32 @@ class ScriptedLLM:
                 with outer.lock:
                     outer.requests.append(body)
                     fault = outer.faults.pop(0) if outer.faults else None
+                    if fault is None and outer.fault_mix is not None:
+                        rate, kinds, rng = outer.fault_mix
+                        fault = rng.choice(kinds) if rng.random() < rate else None
                 time.sleep(outer.latency)
                 if fault == "429":
                     return self.send(429, b'{"error": {"message": "slow down"}}', {"Retry-After": "0"})
-                if fault == "500":
-                    return self.send(500, b'{"error": {"message": "boom"}}')
+                if fault in ("500", "503"):
+                    return self.send(int(fault), b'{"error": {"message": "boom"}}')
+                if fault == "truncated":
+                    return self.send(200, b'{"id": "cmpl-1", "object": "chat.completion", "choices": [{"ind')
+                if fault == "no_choices":
+                    return self.send(200, json.dumps({"id": "c", "object": "chat.completion", "created": 0,
+                                                      "model": outer.model, "choices": []}).encode())
                 if fault == "401":
                     return self.send(401, b'{"error": {"message": "bad key"}}')
                 if fault == "timeout":
                     time.sleep(outer.timeout_sleep)
                 if fault == "garbage":
                     return self.send(200, b"{this is not json")
-                text = "" if fault == "empty" else outer.reply(body)
+                text = "" if fault == "empty" else None if fault == "null_content" else outer.reply(body)
                 prompt = " ".join(str(m.get("content", "")) for m in body.get("messages", []))
                 self.send(200, json.dumps({
                     "id": "cmpl-1", "object": "chat.completion", "created": int(time.time()), "model": outer.model,
                     "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
-                    "usage": {"prompt_tokens": len(prompt) // 4 + 1, "completion_tokens": len(text) // 4 + 1,
-                              "total_tokens": len(prompt) // 4 + len(text) // 4 + 2},
+                    "usage": {"prompt_tokens": len(prompt) // 4 + 1, "completion_tokens": len(text or "") // 4 + 1,
+                              "total_tokens": len(prompt) // 4 + len(text or "") // 4 + 2},
                 }).encode())
 
         class Server(ThreadingHTTPServer):
