@@ -23,6 +23,7 @@ import re
 import select
 import subprocess
 import sys
+import threading
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -257,7 +258,9 @@ class Sandbox:
         """("ok", bool | None), ("error", why) or ("timeout", why)."""
         process = self._idle.get()
         try:
-            if process is None or process.poll() is not None:
+            if process is not None and process.poll() is not None:
+                process = self._stop(process)
+            if process is None:
                 process = self._start()
             process.stdin.write(json.dumps([gold, pred]) + "\n")
             process.stdin.flush()
@@ -269,11 +272,20 @@ class Sandbox:
                 raise EOFError
             status, value = json.loads(line)
             return status, value
-        except (EOFError, OSError, ValueError):  # the process died (e.g. the memory limit, outside Python's reach)
+        except (EOFError, OSError, ValueError, RuntimeError):  # died (e.g. the memory limit), or never started
             process = self._stop(process)
             return "error", "math-verify's process died"
         finally:
-            self._idle.put(process)
+            if process is None:  # replace the stopped process in the background: the next caller need not wait
+                threading.Thread(target=self._replace, daemon=True, name="cotlib-verify-start").start()
+            else:
+                self._idle.put(process)
+
+    def _replace(self) -> None:
+        try:
+            self._idle.put(self._start())
+        except (OSError, RuntimeError):
+            self._idle.put(None)  # started again on next use
 
     @staticmethod
     def _stop(process: subprocess.Popen | None) -> None:

@@ -152,7 +152,7 @@ def test_works_inside_a_running_event_loop(tmp_path):
     assert asyncio.run(notebook_cell()).verified == 2
 
 
-def test_truncated_last_line_is_dropped_on_resume(tmp_path):
+def test_truncated_last_line_is_set_aside_on_resume(tmp_path):
     world = AdditionWorld(3)
     pairs = data.load_qa(world.qa())
     out = tmp_path / "t.jsonl"
@@ -160,7 +160,8 @@ def test_truncated_last_line_is_dropped_on_resume(tmp_path):
         run(server, pairs[:2], out)
         with open(out, "ab") as f:
             f.write(b'{"id": "half a rec')
-        summary = run(server, pairs, out)
+        with pytest.warns(UserWarning, match="1 damaged line"):
+            summary = run(server, pairs, out)
     assert summary.skipped == 2 and summary.generated == 1
     lines = out.read_text().splitlines()
     assert len(lines) == 3 and all(json.loads(line)["verified"] for line in lines)

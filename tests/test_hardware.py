@@ -14,7 +14,7 @@ def test_detect_on_this_cpu_only_machine():
     assert found.gpu_name is None and found.vram_gb is None and found.cuda is None
     assert found.cpu_cores >= 1
     assert found.ram_gb is not None and found.ram_gb > 0
-    assert found.python.startswith("3.11")
+    assert found.python.split(".")[:2] in (["3", "11"], ["3", "12"], ["3", "13"])
     assert found.torch is not None  # the pinned stack includes torch
 
 

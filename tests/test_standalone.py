@@ -1,5 +1,6 @@
 """Each chapter starts on its own: executed alone in an empty folder, offline, with no local teacher running."""
 
+import json
 import os
 
 import nbformat
@@ -62,3 +63,14 @@ def test_chapter_runs_alone_in_an_empty_folder(path, tmp_path, no_teacher):
         assert "using the bundled checkpoint" in said
     if path.stem == "06_unsloth_sft":
         assert "published chapter 4's export" in said
+
+
+def test_save_keeps_a_pipeline_run_as_the_checkpoint(tmp_path):
+    outputs = tmp_path / "outputs"
+    checkpoints.ensure(6, outputs)
+    checkpoints.ensure(5, outputs)
+    saved = checkpoints.save(outputs, tmp_path / "kept")
+    made = json.loads((saved / "manifest.json").read_text())
+    assert made["files"] == checkpoints.FILES and made["teacher"] == checkpoints.manifest()["teacher"]
+    for name in checkpoints.FILES:
+        assert (saved / name).read_bytes() == (checkpoints.DIR / name).read_bytes()
