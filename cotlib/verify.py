@@ -237,8 +237,9 @@ class Sandbox:
     replaced, so no input can block a caller for longer than the time limit (start-up is not counted)."""
 
     def __init__(self, workers: int = 2, memory_bytes: int = 2 * 2**30) -> None:
-        self.memory_bytes = memory_bytes
+        self.memory_bytes, self.workers = memory_bytes, workers
         self._idle: queue.LifoQueue = queue.LifoQueue()
+        self._warm = threading.Event()
         for _ in range(workers):
             self._idle.put(None)  # started on first use
 
@@ -256,6 +257,10 @@ class Sandbox:
 
     def equal(self, gold: str, pred: str, timeout: float) -> tuple[str, bool | None | str]:
         """("ok", bool | None), ("error", why) or ("timeout", why)."""
+        if not self._warm.is_set():  # first use: start the other processes in the background
+            self._warm.set()
+            for _ in range(self.workers - 1):
+                threading.Thread(target=self._start_idle, daemon=True, name="cotlib-verify-start").start()
         process = self._idle.get()
         try:
             if process is not None and process.poll() is not None:
@@ -280,6 +285,13 @@ class Sandbox:
                 threading.Thread(target=self._replace, daemon=True, name="cotlib-verify-start").start()
             else:
                 self._idle.put(process)
+
+    def _start_idle(self) -> None:
+        process = self._idle.get()
+        if process is None:
+            self._replace()  # puts the started process back (or None, to start on next use)
+        else:
+            self._idle.put(process)
 
     def _replace(self) -> None:
         try:
