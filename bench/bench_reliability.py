@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from scripted_llm import AdditionWorld, ScriptedLLM  # noqa: E402
+from scripted_llm import AdditionWorld, ScriptedLLM, cli_generate  # noqa: E402
 
 from cotlib import config, data, generate, verify  # noqa: E402
 
@@ -73,10 +73,8 @@ def fault_run(n: int) -> None:
 def kill_trials(kills: int) -> None:
     world = AdditionWorld(30)
     with tempfile.TemporaryDirectory() as tmp, ScriptedLLM(world, latency=0.05) as server:
-        qa, out = Path(tmp) / "qa.json", Path(tmp) / "k.jsonl"
-        qa.write_text(json.dumps(world.qa()))
-        cmd = [sys.executable, "-m", "cotlib.cli", "generate", "--input", str(qa), "--output", str(out),
-               "--base-url", server.base_url, "--model", server.model, "--concurrency", "2", "--no-progress"]
+        out = Path(tmp) / "k.jsonl"
+        cmd = cli_generate(world, server, tmp, out)
         rng, landed = random.Random(3), 0
         for _ in range(kills):
             proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -169,6 +169,18 @@ class AdditionWorld:
         return "\n".join(self.wrong_from(a, b, len(steps) + 1)[len(steps):])
 
 
+def cli_generate(world: AdditionWorld, server: ScriptedLLM, folder, output, concurrency: int = 2) -> list[str]:
+    """The ``cotlib generate`` command line for ``world``'s questions (written to ``folder/qa.json``) on ``server``."""
+    import json
+    import sys
+    from pathlib import Path
+
+    qa = Path(folder) / "qa.json"
+    qa.write_text(json.dumps(world.qa()))
+    return [sys.executable, "-m", "cotlib.cli", "generate", "--input", str(qa), "--output", str(output),
+            "--base-url", server.base_url, "--model", server.model, "--concurrency", str(concurrency), "--no-progress"]
+
+
 def serve_addition_world() -> None:
     """``python tests/scripted_llm.py N LATENCY``: serve an AdditionWorld (every third question planted) in its
     own process, printing the base URL; ``GET /v1/stats`` counts requests. Benchmarks use it so that the server's

@@ -5,14 +5,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
 from cotlib import config, data, generate, verify
 from cotlib.generate import GenerationConfig, RunLimits
-from scripted_llm import AdditionWorld, ScriptedLLM
+from scripted_llm import AdditionWorld, ScriptedLLM, cli_generate
 
 FAST = RunLimits(concurrency=4, timeout=2.0, max_retries=4, backoff_base=0.01, backoff_cap=0.05)
 
@@ -169,12 +168,9 @@ def test_truncated_last_line_is_set_aside_on_resume(tmp_path):
 
 def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_path):
     world = AdditionWorld(12)
-    qa = tmp_path / "qa.json"
-    qa.write_text(json.dumps(world.qa()))
     out = tmp_path / "k.jsonl"
     with ScriptedLLM(world, latency=0.15) as server:
-        cmd = [sys.executable, "-m", "cotlib.cli", "generate", "--input", str(qa), "--output", str(out),
-               "--base-url", server.base_url, "--model", server.model, "--concurrency", "2", "--no-progress"]
+        cmd = cli_generate(world, server, tmp_path, out)
         proc = subprocess.Popen(cmd, start_new_session=True)
         deadline = time.monotonic() + 30
         while (not out.exists() or len(out.read_text().splitlines()) < 3) and time.monotonic() < deadline:

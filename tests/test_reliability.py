@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from cotlib import config, data, export, generate, hub, verify
 from cotlib.generate import GenerationConfig, RunLimits
-from scripted_llm import AdditionWorld, ScriptedLLM
+from scripted_llm import AdditionWorld, ScriptedLLM, cli_generate
 
 FAULTS = ("429", "500", "503", "timeout", "truncated", "no_choices", "empty", "null_content")
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -55,13 +55,10 @@ def test_twenty_percent_faults_over_200_questions_lose_and_duplicate_nothing(tmp
 
 def test_ten_kill_9_trials_then_resume_lose_and_duplicate_nothing(tmp_path):
     world = AdditionWorld(30)
-    qa = tmp_path / "qa.json"
-    qa.write_text(json.dumps(world.qa()))
     out = tmp_path / "k.jsonl"
     rng = random.Random(3)
     with ScriptedLLM(world, latency=0.05) as server:
-        cmd = [sys.executable, "-m", "cotlib.cli", "generate", "--input", str(qa), "--output", str(out),
-               "--base-url", server.base_url, "--model", server.model, "--concurrency", "2", "--no-progress"]
+        cmd = cli_generate(world, server, tmp_path, out)
         kills = 0
         for _ in range(10):
             proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -164,12 +161,9 @@ def test_a_damaged_line_anywhere_is_set_aside_and_its_question_redone(tmp_path):
 
 def test_a_second_run_on_the_same_store_fails_fast(tmp_path):
     world = AdditionWorld(6)
-    qa = tmp_path / "qa.json"
-    qa.write_text(json.dumps(world.qa()))
     out = tmp_path / "two.jsonl"
     with ScriptedLLM(world, latency=0.3) as server:
-        cmd = [sys.executable, "-m", "cotlib.cli", "generate", "--input", str(qa), "--output", str(out),
-               "--base-url", server.base_url, "--model", server.model, "--concurrency", "1", "--no-progress"]
+        cmd = cli_generate(world, server, tmp_path, out, concurrency=1)
         first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60
         while not (tmp_path / "two.jsonl.lock").exists() and time.monotonic() < deadline:
