@@ -142,6 +142,21 @@ def _reject_duplicate_keys(text: str, origin: str):
     return hook
 
 
+def _json_error(err: json.JSONDecodeError, line: bool = True) -> str:
+    """``line:col: invalid JSON: why``, the same on every Python (3.13 reworded the trailing-comma message)."""
+    before = err.doc[: err.pos].rstrip()
+    at = err.doc[err.pos : err.pos + 1] if err.doc[err.pos : err.pos + 1].strip() else err.doc[err.pos :].lstrip()[:1]
+    if before.endswith(",") and at in ("}", "]"):  # the classic hand-edit mistake
+        pos, why = len(before) - 1, f"trailing comma before '{at}'"
+    elif err.doc[err.pos : err.pos + 1] == "," and err.doc[err.pos + 1 :].lstrip()[:1] in ("}", "]"):
+        pos, why = err.pos, f"trailing comma before '{err.doc[err.pos + 1 :].lstrip()[:1]}'"
+    else:
+        pos, why = err.pos, err.msg
+    lineno = err.doc.count("\n", 0, pos) + 1
+    colno = pos - err.doc.rfind("\n", 0, pos)
+    return f"{lineno}:{colno}: invalid JSON: {why}" if line else f"{colno}: invalid JSON line: {why}"
+
+
 def parse_qa_text(text: str, origin: str = "<text>", jsonl: bool | None = None) -> list[QAPair]:
     """Parse JSON or JSONL text (``jsonl=None`` guesses from the content)."""
     if not text.strip():
@@ -153,7 +168,7 @@ def parse_qa_text(text: str, origin: str = "<text>", jsonl: bool | None = None) 
         try:
             data = json.loads(text, object_pairs_hook=_reject_duplicate_keys(text, origin))
         except json.JSONDecodeError as err:
-            raise QADataError(f"{origin}:{err.lineno}:{err.colno}: invalid JSON: {err.msg}") from None
+            raise QADataError(f"{origin}:{_json_error(err)}") from None
         return _from_object(data, origin)
     items, lines = [], {}
     for number, line in enumerate(text.splitlines(), start=1):
@@ -162,7 +177,7 @@ def parse_qa_text(text: str, origin: str = "<text>", jsonl: bool | None = None) 
         try:
             item = json.loads(line, object_pairs_hook=_reject_duplicate_keys(line, f"{origin}:{number}"))
         except json.JSONDecodeError as err:
-            raise QADataError(f"{origin}:{number}:{err.colno}: invalid JSON line: {err.msg}") from None
+            raise QADataError(f"{origin}:{number}:{_json_error(err, line=False)}") from None
         lines[len(items)] = number
         items.append(item)
     return _from_object(items, origin, lines)

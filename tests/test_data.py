@@ -179,3 +179,10 @@ def test_demo_answers_match_an_independent_computation():
             assert got == expected, (pair.question, pair.answer, expected)
             checked += 1
     assert checked >= 90
+
+
+def test_a_trailing_comma_is_named_the_same_on_every_python():
+    for text, where in (('{"q": "1",}', "x.json:1:10"), ('{"q": "1",\n}', "x.json:1:10"), ('{"q": ["1", ]}', "x.json:1:11")):
+        with pytest.raises(data.QADataError) as raised:
+            data.parse_qa_text(text, "x.json", jsonl=False)
+        assert str(raised.value).startswith(f"{where}: invalid JSON: trailing comma before")
