@@ -11,6 +11,7 @@ Only the standard library is imported here: this module runs while the rest of c
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import re
 import subprocess
 import sys
@@ -83,7 +84,10 @@ def _pip_install(source: str, extra: str, constraints: str, quiet: bool) -> bool
         hold.write(constraints)
     command = [sys.executable, "-m", "pip", "install", *(["-q"] if quiet else []), "-c", hold.name,
                f"cotlib[{extra}] @ {source}"]
-    return subprocess.run(command).returncode == 0
+    try:
+        return subprocess.run(command).returncode == 0
+    finally:
+        os.unlink(hold.name)
 
 
 def install(source: str = SOURCE, extra: str = "colab", quiet: bool = True) -> InstallReport:
