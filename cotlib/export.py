@@ -53,6 +53,10 @@ def _check(record: Any, index: int) -> None:
     for key in ("solution", "first_attempt", "best_attempt"):
         if record.get(key) is not None and not isinstance(record[key], str):
             raise ExportError(f"{where}: field {key!r} must be text, not {type(record[key]).__name__}")
+    for key in ("calls", "tokens_in", "tokens_out"):  # the dataset card sums them
+        value = record.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ExportError(f"{where}: field {key!r} must be a count, not {value!r}")
     step = record.get("first_error_step")
     if step is not None and (not isinstance(step, int) or isinstance(step, bool) or step < 1):
         raise ExportError(f"{where}: field 'first_error_step' must be a step number (1, 2, ...), not {step!r}")
