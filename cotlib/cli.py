@@ -96,7 +96,7 @@ def _generate(args: argparse.Namespace) -> int:
     return 1 if summary.errors else 0
 
 
-def generate_defaults():  # -> generate.RunLimits (imported lazily: `cotlib teacher` needs no camel)
+def run_limits_defaults():  # -> generate.RunLimits (imported lazily: `cotlib teacher` needs no camel)
     from cotlib.generate import RunLimits
 
     return RunLimits()
@@ -127,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--max-calls-per-question", type=int, default=24)
     gen.add_argument("--max-calls", type=int, help="stop the run after this many calls")
     gen.add_argument("--rpm", type=float, help="requests-per-minute limit")
-    gen.add_argument("--timeout", type=float, default=generate_defaults().timeout, help="seconds per request")
-    gen.add_argument("--max-retries", type=int, default=generate_defaults().max_retries,
+    limits = run_limits_defaults()
+    gen.add_argument("--timeout", type=float, default=limits.timeout, help="seconds per request")
+    gen.add_argument("--max-retries", type=int, default=limits.max_retries,
                      help="retries per request (429, 5xx, timeouts, malformed replies)")
     gen.add_argument("--language", choices=["en", "zh"], default="en")
     gen.add_argument("--rationalize", action="store_true", help="last resort: hint with the golden answer (flagged)")

@@ -140,8 +140,8 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | N
 def dotenv_value(name: str) -> str | None:
     """``name`` from the ``.env`` file found from the working directory upwards, if any."""
     path = find_dotenv(usecwd=True)
-    value = dotenv_values(path).get(name) if path else None
-    return value.strip() or None if value else None
+    value = (dotenv_values(path).get(name) or "").strip() if path else ""
+    return value or None
 
 
 def ask_api_key(prompt: str = "API key (input hidden): ") -> Secret | None:

@@ -143,17 +143,15 @@ def _reject_duplicate_keys(text: str, origin: str):
 
 
 def _json_error(err: json.JSONDecodeError, line: bool = True) -> str:
-    """``line:col: invalid JSON: why``, the same on every Python (3.13 reworded the trailing-comma message)."""
-    before = err.doc[: err.pos].rstrip()
-    at = err.doc[err.pos : err.pos + 1] if err.doc[err.pos : err.pos + 1].strip() else err.doc[err.pos :].lstrip()[:1]
-    if before.endswith(",") and at in ("}", "]"):  # the classic hand-edit mistake
-        pos, why = len(before) - 1, f"trailing comma before '{at}'"
-    elif err.doc[err.pos : err.pos + 1] == "," and err.doc[err.pos + 1 :].lstrip()[:1] in ("}", "]"):
-        pos, why = err.pos, f"trailing comma before '{err.doc[err.pos + 1 :].lstrip()[:1]}'"
+    """``line:col: invalid JSON: why``, the same on every Python (3.13 reworded the trailing-comma message and moved
+    its column from the closing bracket to the comma)."""
+    comma = err.pos if err.doc[err.pos : err.pos + 1] == "," else len(err.doc[: err.pos].rstrip()) - 1
+    after = err.doc[comma + 1 :].lstrip()[:1]
+    if comma >= 0 and err.doc[comma] == "," and after in ("}", "]"):  # the classic hand-edit mistake
+        pos, why = comma, f"trailing comma before '{after}'"
     else:
         pos, why = err.pos, err.msg
-    lineno = err.doc.count("\n", 0, pos) + 1
-    colno = pos - err.doc.rfind("\n", 0, pos)
+    lineno, colno = err.doc.count("\n", 0, pos) + 1, pos - err.doc.rfind("\n", 0, pos)
     return f"{lineno}:{colno}: invalid JSON: {why}" if line else f"{colno}: invalid JSON line: {why}"
 
 

@@ -16,6 +16,7 @@ pathological answer costs at most ``timeout`` seconds, in any thread or asyncio 
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import queue
@@ -286,6 +287,14 @@ class Sandbox:
             else:
                 self._idle.put(process)
 
+    def close(self) -> None:
+        """Stop the idle processes (at exit: their pipes are closed, not left to the garbage collector)."""
+        while True:
+            try:
+                self._stop(self._idle.get_nowait())
+            except queue.Empty:
+                return
+
     def _start_idle(self) -> None:
         process = self._idle.get()
         if process is None:
@@ -312,6 +321,7 @@ class Sandbox:
 
 
 SANDBOX = Sandbox()
+atexit.register(SANDBOX.close)
 
 
 def check(prediction: str, gold: str, judge: Judge | None = None, timeout: float = 1.0) -> Verdict:
