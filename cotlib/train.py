@@ -12,6 +12,7 @@ Import this module before trl/transformers: Unsloth must patch them first.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import io
 import json
@@ -19,10 +20,13 @@ import logging
 import os
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
 
 def _unsloth_available() -> bool:
     """Unsloth installed and not switched off with ``COTLIB_NO_UNSLOTH=1`` (to compare with transformers + peft)."""
@@ -245,6 +249,24 @@ def fit_budget(model: str, budget_gb: float = 8.0, seq_lengths: Sequence[int] = 
 # ------------------------------------------------------------------------------------------------ train and use
 
 
+def _no_progress_bars(fn: Callable[..., T]) -> Callable[..., T]:
+    """Loading and saving a small model takes under a second: its bars would only stay in a stored notebook at 0%."""
+    @functools.wraps(fn)
+    def quiet(*args: Any, **kwargs: Any) -> T:
+        from transformers.utils import logging as transformers_logging
+
+        was_enabled = transformers_logging.is_progress_bar_enabled()
+        transformers_logging.disable_progress_bar()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if was_enabled:
+                transformers_logging.enable_progress_bar()
+
+    return quiet
+
+
+@_no_progress_bars
 def load_model(cfg: TrainConfig) -> tuple[Any, Any, str]:
     """Base model + tokenizer, wrapped with LoRA adapters; returns (model, tokenizer, path taken)."""
     path = backend()
@@ -330,17 +352,59 @@ def memory_stats() -> dict[str, float]:
     return stats
 
 
-def generate_answer(model: Any, tokenizer: Any, question: str, max_new_tokens: int = 200, streamer: bool = False) -> str:
-    """Greedy completion of the Alpaca prompt (optionally streamed to the output as it is produced)."""
-    import torch
+SECTION_MARKERS = ("### Instruction:", "### Input:", "### Response:")  # the Alpaca prompt's own headings
+
+
+def cut_at_markers(text: str) -> str:
+    """The answer up to the first Alpaca heading: a model that has not learned EOS starts a new section there."""
+    cuts = [text.find(marker) for marker in SECTION_MARKERS if marker in text]
+    return text[: min(cuts)].rstrip() if cuts else text
+
+
+def _streamer(tokenizer: Any) -> Any:
+    """A ``TextStreamer`` that shows the answer as it grows in one output (one display updated in place in a
+    notebook, plain prints elsewhere), cut at the Alpaca headings."""
     from transformers import TextStreamer
+
+    class OneOutputStreamer(TextStreamer):
+        def __init__(self) -> None:
+            super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
+            self.text, self.shown, self.handle = "", "", None
+            try:
+                from IPython import get_ipython
+                from IPython.display import Pretty, display
+
+                if get_ipython() is not None:
+                    self.handle = display(Pretty(""), display_id=True)
+            except ImportError:
+                pass
+
+        def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+            self.text += text
+            answer = cut_at_markers(self.text)
+            if self.handle is not None:
+                from IPython.display import Pretty
+
+                self.handle.update(Pretty(answer))
+            else:
+                print(answer[len(self.shown):], end="\n" if stream_end else "", flush=True)
+            self.shown = answer
+
+    return OneOutputStreamer()
+
+
+def generate_answer(model: Any, tokenizer: Any, question: str, max_new_tokens: int = 200, streamer: bool = False) -> str:
+    """Greedy completion of the Alpaca prompt, stopped at EOS or at the prompt's next heading (optionally streamed
+    into one output as it is produced)."""
+    import torch
 
     inputs = tokenizer([format_alpaca(question)], return_tensors="pt").to(model.device)
     with torch.no_grad():
         out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                             streamer=TextStreamer(tokenizer, skip_prompt=True) if streamer else None,
+                             stop_strings=list(SECTION_MARKERS), tokenizer=tokenizer,
+                             streamer=_streamer(tokenizer) if streamer else None,
                              pad_token_id=tokenizer.pad_token_id)
-    return tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    return cut_at_markers(tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))
 
 
 def evaluate(model: Any, tokenizer: Any, pairs: Sequence[Any], max_new_tokens: int = 160) -> dict[str, float]:
@@ -386,13 +450,14 @@ def for_training(model: Any) -> Any:
 
 
 def save_adapter(model: Any, tokenizer: Any, path: str | Path) -> Path:
-    """The LoRA adapter only (a few MB) and the tokenizer."""
+    """The LoRA adapter only (tens of MB) and the tokenizer."""
     path = Path(path)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
 
 
+@_no_progress_bars
 def load_adapter(path: str | Path, cfg: TrainConfig) -> tuple[Any, Any]:
     """Base model + a saved adapter, ready for generation."""
     if backend().startswith("unsloth"):
@@ -408,6 +473,7 @@ def load_adapter(path: str | Path, cfg: TrainConfig) -> tuple[Any, Any]:
     return for_inference(model), tokenizer
 
 
+@_no_progress_bars
 def save_merged(model: Any, tokenizer: Any, path: str | Path) -> Path:
     """Adapter merged into the base weights, saved in 16 bit: a plain checkpoint any library loads."""
     path = Path(path)

@@ -91,3 +91,16 @@ def test_every_section_checks_its_results_and_ends_with_exercises(path):
             has_code = True
             has_assert |= bool(re.search(r"^\s*assert ", cell.source, re.M))
     assert "## Exercises" in "\n".join(c.source for c in nb.cells[-2:] if c.cell_type == "markdown")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_runaway_generation_per_token_output_or_double_escaped_markdown(path):
+    nb = nbformat.read(path, as_version=4)
+    for cell in code_cells(nb):
+        assert output_text(cell).count("### Response:") <= 1, f"runaway generation in cell {cell.execution_count}"
+        streams = [out for out in cell.outputs if out.output_type == "stream"]
+        assert len(streams) <= 10, f"cell {cell.execution_count} stored {len(streams)} outputs: stream into one"
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            assert "\\\\boxed" not in cell.source and "\\\\frac" not in cell.source, "markdown shows \\\\ literally"
+            assert not re.search(r"\\\\\n", cell.source), "a bash line continuation is a single backslash"

@@ -99,3 +99,19 @@ def test_transformers_peft_path_trains_on_cpu(tmp_path, monkeypatch):
     result = train.timed_train(trainer)
     assert result["steps"] == 3 and result["losses"][-1] < result["losses"][0]
     assert train.last_checkpoint(cfg.output_dir).endswith("checkpoint-3")
+
+
+def test_answers_stop_at_the_next_alpaca_heading():
+    assert train.cut_at_markers("568 + 8 = 576\n\\boxed{576}\n\n### Response:\n\n### Response:") == "568 + 8 = 576\n\\boxed{576}"
+    assert train.cut_at_markers("no heading here") == "no heading here"
+
+
+def test_generation_stops_and_streams_into_one_output(capsys):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    checkpoint = local.student_checkpoint()
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(checkpoint), AutoTokenizer.from_pretrained(checkpoint)
+    answer = train.generate_answer(model, tokenizer, "What is 568 + 8?", max_new_tokens=64, streamer=True)
+    streamed = capsys.readouterr().out
+    assert not any(marker in answer for marker in train.SECTION_MARKERS)
+    assert streamed.strip() == answer.strip(), "the stream shows exactly the answer, once"
