@@ -16,7 +16,7 @@ import json
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -223,12 +223,27 @@ def create_model(endpoint: Endpoint, timeout: float | None = None, max_retries: 
     )
 
 
-def chat_agent(endpoint: Endpoint, system_message: str, **model_config: Any) -> ChatAgent:
-    """A camel ``ChatAgent`` on the endpoint, as the original tutorial builds it."""
+def chat_agent(endpoint: Endpoint, system_message: str, examples: Sequence[tuple[str, str]] = (),
+               **model_config: Any) -> ChatAgent:
+    """A camel ``ChatAgent`` on the endpoint, as the original tutorial builds it, with optional worked examples
+    ``(question, answer)`` as earlier turns of its conversation (see :func:`add_examples`)."""
     from camel.agents import ChatAgent
 
-    return ChatAgent(
+    agent = ChatAgent(
         system_message=system_message,
         model=create_model(endpoint, **model_config),
         token_limit=endpoint.context_window,
     )
+    return add_examples(agent, examples)
+
+
+def add_examples(agent: ChatAgent, examples: Sequence[tuple[str, str]]) -> ChatAgent:
+    """Write worked examples into the agent's memory as user/assistant turns (few-shot). ``agent.reset()`` forgets
+    them: add them again after a reset."""
+    from camel.messages import BaseMessage
+    from camel.types import OpenAIBackendRole
+
+    for question, answer in examples:
+        agent.update_memory(BaseMessage.make_user_message("user", question), OpenAIBackendRole.USER)
+        agent.update_memory(BaseMessage.make_assistant_message("assistant", answer), OpenAIBackendRole.ASSISTANT)
+    return agent

@@ -22,12 +22,16 @@ import urllib.request
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
-from math import comb
+from math import comb, gcd
 from pathlib import Path
 from typing import Any
 
 SAMPLE_URL = "https://raw.githubusercontent.com/cotlib/cotlib/main/cotlib/data/sample_qa.json"
-TASK_TYPES = ("arithmetic", "word_problem", "letter_count", "fraction", "binomial", "linear_equation", "percentage")
+#: The easy tier: questions the 135M offline teacher solves now and then (bench/bench_passk.py), so chapter 3 can
+#: show direct answers and search working for real; the standard tier is what a real teacher is for.
+EASY_TYPES = ("times_table", "small_sum")
+STANDARD_TYPES = ("arithmetic", "word_problem", "letter_count", "fraction", "binomial", "linear_equation", "percentage")
+TASK_TYPES = EASY_TYPES + STANDARD_TYPES
 DATA_DIR = Path(__file__).with_name("data")  # the bundled files (package data)
 HELDOUT_EVERY = 5  # about one question in five is held out for chapter 6's evaluation
 
@@ -286,6 +290,12 @@ def split(pairs: Iterable[QAPair], part: str) -> list[QAPair]:
 
 
 # ------------------------------------------------------------------------------------------------ the demo set
+#
+# Each generator returns (question, golden answer, reference steps): a correct worked solution written by the
+# generator itself, which chapters 4-6 can add (labelled ``method="reference"``) when a weak offline teacher verified
+# too few. Every reference solution is checked with ``verify.check`` against its golden answer (tests/test_data.py).
+
+Made = tuple[str, str, list[str]]
 
 
 def _frac_latex(value: Fraction) -> str:
@@ -295,120 +305,212 @@ def _frac_latex(value: Fraction) -> str:
     return f"{sign}\\frac{{{abs(value.numerator)}}}{{{value.denominator}}}"
 
 
+def _plain(value: Fraction) -> str:
+    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+
+
+def _lowest(num: int, den: int, value: Fraction, zh: bool) -> str:
+    if (num, den) == (value.numerator, value.denominator):
+        return f"{num}/{den} 已是最简分数" if zh else f"{num}/{den} is already in lowest terms"
+    return f"化成最简分数：{num}/{den} = {_plain(value)}" if zh else f"In lowest terms: {num}/{den} = {_plain(value)}"
+
+
 def _decimal(value: Fraction) -> str:
     return str(value.numerator) if value.denominator == 1 else f"{float(value):g}"
 
 
-def _arithmetic(rng: random.Random, zh: bool) -> tuple[str, str]:
+def reference_solution(steps: list[str], answer: str, zh: bool) -> str:
+    """Numbered steps, one per line, then the boxed answer: the format chapter 3 asks the teacher for."""
+    lines = [f"第 {i} 步：{step}" if zh else f"Step {i}: {step}" for i, step in enumerate(steps, start=1)]
+    lines.append(f"答案是 \\boxed{{{answer}}}。" if zh else f"The answer is \\boxed{{{answer}}}.")
+    return "\n".join(lines)
+
+
+def _times_table(rng: random.Random, zh: bool) -> Made:
+    a, b = rng.randint(2, 9), rng.randint(2, 9)
+    if zh:
+        return f"计算 {a} × {b} 等于多少？", str(a * b), [f"{a} × {b} 表示 {a} 个 {b} 相加。", f"{a} × {b} = {a * b}。"]
+    return f"What is {a} × {b}?", str(a * b), [f"{a} × {b} means {a} groups of {b}.", f"{a} × {b} = {a * b}."]
+
+
+def _small_sum(rng: random.Random, zh: bool) -> Made:
+    a, b = rng.randint(2, 9), rng.randint(2, 9)
+    if zh:
+        return f"小明有 {a} 支铅笔，又得到 {b} 支。他现在有几支铅笔？", str(a + b), [
+            f"小明原来有 {a} 支铅笔，又得到 {b} 支。", f"{a} + {b} = {a + b}。"]
+    return f"Sam has {a} pencils and gets {b} more. How many pencils does Sam have now?", str(a + b), [
+        f"Sam starts with {a} pencils and gets {b} more.", f"{a} + {b} = {a + b}."]
+
+
+def _arithmetic(rng: random.Random, zh: bool) -> Made:
     op = rng.choice("+-×÷")
     a, b = rng.randint(12, 999), rng.randint(2, 99)
     if op == "÷":
         a = a * b
     value = {"+": a + b, "-": a - b, "×": a * b, "÷": a // b}[op]
-    return (f"计算 {a} {op} {b} 等于多少？" if zh else f"What is {a} {op} {b}?"), str(value)
+    question = f"计算 {a} {op} {b} 等于多少？" if zh else f"What is {a} {op} {b}?"
+    if op == "×" and b >= 10:
+        tens, units = b - b % 10, b % 10
+        steps = [f"{a} × {b} = {a} × {tens} + {a} × {units}", f"{a} × {tens} = {a * tens}, {a} × {units} = {a * units}",
+                 f"{a * tens} + {a * units} = {value}"]
+    elif op == "÷":
+        steps = [f"{b} × {value} = {a}", f"{a} ÷ {b} = {value}"]
+    else:
+        steps = [f"{a} {op} {b} = {value}"]
+    return question, str(value), [s + ("。" if zh else ".") for s in steps]
 
 
-def _word_problem(rng: random.Random, zh: bool) -> tuple[str, str]:
+def _word_problem(rng: random.Random, zh: bool) -> Made:
     kind = rng.randrange(3)
     if kind == 0:
         total, b, c = rng.randint(30, 120), rng.randint(5, 20), rng.randint(5, 20)
+        left = total - b - c
         if zh:
-            return f"面包师做了 {total} 个松饼，上午卖出 {b} 个，下午卖出 {c} 个。还剩多少个松饼？", str(total - b - c)
+            return (f"面包师做了 {total} 个松饼，上午卖出 {b} 个，下午卖出 {c} 个。还剩多少个松饼？", str(left),
+                    [f"一共卖出 {b} + {c} = {b + c} 个。", f"还剩 {total} - {b + c} = {left} 个。"])
         return (f"A baker makes {total} muffins. She sells {b} in the morning and {c} in the afternoon. "
-                "How many muffins are left?"), str(total - b - c)
+                "How many muffins are left?", str(left),
+                [f"She sells {b} + {c} = {b + c} muffins in all.", f"{total} - {b + c} = {left} muffins are left."])
     if kind == 1:
         n, price = rng.randint(2, 9), rng.randint(2, 15)
         paid = (n * price // 10 + 1) * 10
+        cost, change = n * price, paid - n * price
         if zh:
-            return f"小明买了 {n} 本笔记本，每本 {price} 元，付了 {paid} 元。应找回多少元？", str(paid - n * price)
+            return (f"小明买了 {n} 本笔记本，每本 {price} 元，付了 {paid} 元。应找回多少元？", str(change),
+                    [f"笔记本一共 {n} × {price} = {cost} 元。", f"应找回 {paid} - {cost} = {change} 元。"])
         return (f"Tom buys {n} notebooks at ${price} each and pays with ${paid}. How many dollars of change "
-                "does he get?"), str(paid - n * price)
+                "does he get?", str(change),
+                [f"The notebooks cost {n} × {price} = {cost} dollars.", f"His change is {paid} - {cost} = {change} dollars."])
     v1, t1, v2, t2 = rng.randint(40, 90), rng.randint(2, 5), rng.randint(40, 90), rng.randint(1, 4)
+    d1, d2 = v1 * t1, v2 * t2
     if zh:
         return (f"一列火车以每小时 {v1} 公里的速度行驶 {t1} 小时，然后以每小时 {v2} 公里的速度行驶 {t2} 小时。"
-                "一共行驶了多少公里？"), str(v1 * t1 + v2 * t2)
+                "一共行驶了多少公里？", str(d1 + d2),
+                [f"第一段：{v1} × {t1} = {d1} 公里。", f"第二段：{v2} × {t2} = {d2} 公里。", f"一共 {d1} + {d2} = {d1 + d2} 公里。"])
     return (f"A train travels at {v1} km/h for {t1} hours, then at {v2} km/h for {t2} hours. How many kilometres "
-            "does it travel in total?"), str(v1 * t1 + v2 * t2)
+            "does it travel in total?", str(d1 + d2),
+            [f"First part: {v1} × {t1} = {d1} km.", f"Second part: {v2} × {t2} = {d2} km.",
+             f"In total: {d1} + {d2} = {d1 + d2} km."])
 
 
 WORDS = ("banana", "strawberry", "mississippi", "committee", "bookkeeper", "assessment", "programming", "parallel",
          "cinnamon", "occurrence", "tomorrow", "necessary", "embarrass", "accommodate", "millennium", "raspberry")
 
 
-def _letter_count(rng: random.Random, zh: bool) -> tuple[str, str]:
+def _letter_count(rng: random.Random, zh: bool) -> Made:
     word = rng.choice(WORDS)
     letter = rng.choice(sorted(set(word)))
+    count = word.count(letter)
+    spelled = ", ".join(word)
+    places = ", ".join(str(i) for i, ch in enumerate(word, start=1) if ch == letter)
     if zh:
-        return f"单词 “{word}” 中有几个字母 “{letter}”？", str(word.count(letter))
-    return f'How many times does the letter "{letter}" appear in the word "{word}"?', str(word.count(letter))
+        return (f"单词 “{word}” 中有几个字母 “{letter}”？", str(count),
+                [f"逐个写出字母：{spelled}。", f"字母 “{letter}” 出现在第 {places} 个位置。", f"一共 {count} 个。"])
+    return (f'How many times does the letter "{letter}" appear in the word "{word}"?', str(count),
+            [f"Spell it out: {spelled}.", f'The letter "{letter}" is at position(s) {places}.', f"That is {count} time(s)."])
 
 
-def _fraction(rng: random.Random, zh: bool) -> tuple[str, str]:
+def _fraction(rng: random.Random, zh: bool) -> Made:
     a, b = Fraction(rng.randint(1, 9), rng.randint(2, 12)), Fraction(rng.randint(1, 9), rng.randint(2, 12))
     op = rng.choice("+-×")
     value = {"+": a + b, "-": a - b, "×": a * b}[op]
     expr = f"{a.numerator}/{a.denominator} {op} {b.numerator}/{b.denominator}"
+    if op == "×":
+        num, den = a.numerator * b.numerator, a.denominator * b.denominator
+        steps = [f"Multiply the numerators and the denominators: {expr} = {num}/{den}", _lowest(num, den, value, False)]
+        steps_zh = [f"分子乘分子，分母乘分母：{expr} = {num}/{den}", _lowest(num, den, value, True)]
+    else:
+        lcd = a.denominator * b.denominator // gcd(a.denominator, b.denominator)
+        x, y = a.numerator * lcd // a.denominator, b.numerator * lcd // b.denominator
+        result = x + y if op == "+" else x - y
+        steps = [f"The common denominator of {a.denominator} and {b.denominator} is {lcd}",
+                 f"{expr} = {x}/{lcd} {op} {y}/{lcd} = {result}/{lcd}", _lowest(result, lcd, value, False)]
+        steps_zh = [f"{a.denominator} 和 {b.denominator} 的公分母是 {lcd}",
+                    f"{expr} = {x}/{lcd} {op} {y}/{lcd} = {result}/{lcd}", _lowest(result, lcd, value, True)]
     if zh:
-        return f"计算 {expr}，结果写成最简分数。", _frac_latex(value)
-    return f"What is {expr}? Give the answer as a fraction in lowest terms.", _frac_latex(value)
+        return f"计算 {expr}，结果写成最简分数。", _frac_latex(value), [s + "。" for s in steps_zh]
+    return f"What is {expr}? Give the answer as a fraction in lowest terms.", _frac_latex(value), [s + "." for s in steps]
 
 
-def _binomial(rng: random.Random, zh: bool) -> tuple[str, str]:
+def _binomial(rng: random.Random, zh: bool) -> Made:
     if rng.random() < 0.4:
         n = rng.randint(5, 12)
         k = rng.randint(2, n - 2)
+        formula = f"C({n}, {k}) = {n}! / ({k}! × {n - k}!) = {comb(n, k)}"
         if zh:
-            return f"从 {n} 个人中选出 {k} 人组成小组，有多少种不同的选法？", str(comb(n, k))
-        return f"In how many ways can a committee of {k} be chosen from {n} people?", str(comb(n, k))
+            return (f"从 {n} 个人中选出 {k} 人组成小组，有多少种不同的选法？", str(comb(n, k)),
+                    [f"不计顺序地选人，是组合数 C({n}, {k})。", formula + "。"])
+        return (f"In how many ways can a committee of {k} be chosen from {n} people?", str(comb(n, k)),
+                [f"The order does not matter, so it is the binomial coefficient C({n}, {k}).", formula + "."])
     n = rng.randint(4, 8)
     k = rng.randint(1, n - 1)
     p, q, c = rng.randint(1, 5), rng.randint(2, 7), rng.randint(2, 4)
-    value = comb(n, k) * Fraction(p, q) ** k * Fraction(-1, c) ** (n - k)
+    first, second = Fraction(p, q) ** k, Fraction(-1, c) ** (n - k)
+    value = comb(n, k) * first * second
     expr = f"$\\left(\\frac{{{p}}}{{{q}}}x-\\frac{{y}}{{{c}}}\\right)^{n}$"
     term = f"$x^{{{k}}}y^{{{n - k}}}$"
+    product = f"{comb(n, k)} × {_plain(first)} × {_plain(second)} = {_plain(value)}"
     if zh:
-        return f"在 {expr} 的展开式中，{term} 的系数是多少？用最简分数表示。", _frac_latex(value)
-    return f"What is the coefficient of {term} in the expansion of {expr}? Express your answer as a common fraction.", _frac_latex(value)
+        return (f"在 {expr} 的展开式中，{term} 的系数是多少？用最简分数表示。", _frac_latex(value),
+                [f"由二项式定理，这一项是 C({n}, {k}) × ({p}/{q} x)^{k} × (-y/{c})^{n - k}。",
+                 f"C({n}, {k}) = {comb(n, k)}，({p}/{q})^{k} = {_plain(first)}，(-1/{c})^{n - k} = {_plain(second)}。",
+                 f"系数是 {product}。"])
+    return (f"What is the coefficient of {term} in the expansion of {expr}? Express your answer as a common fraction.",
+            _frac_latex(value),
+            [f"By the binomial theorem the term is C({n}, {k}) × ({p}/{q} x)^{k} × (-y/{c})^{n - k}.",
+             f"C({n}, {k}) = {comb(n, k)}, ({p}/{q})^{k} = {_plain(first)}, (-1/{c})^{n - k} = {_plain(second)}.",
+             f"The coefficient is {product}."])
 
 
-def _linear_equation(rng: random.Random, zh: bool) -> tuple[str, str]:
+def _linear_equation(rng: random.Random, zh: bool) -> Made:
     x, a, b = rng.randint(-12, 15), rng.randint(2, 9), rng.randint(-20, 30)
     c = a * x + b
     lhs = f"{a}x {'+' if b >= 0 else '-'} {abs(b)}"
-    return (f"解方程：{lhs} = {c}。x 等于多少？" if zh else f"Solve for x: {lhs} = {c}."), str(x)
+    if zh:
+        move = f"两边{'减去' if b >= 0 else '加上'} {abs(b)}：{a}x = {c - b}。"
+        return f"解方程：{lhs} = {c}。x 等于多少？", str(x), [move, f"两边除以 {a}：x = {c - b} ÷ {a} = {x}。"]
+    move = f"{'Subtract' if b >= 0 else 'Add'} {abs(b)} {'from' if b >= 0 else 'to'} both sides: {a}x = {c - b}."
+    return f"Solve for x: {lhs} = {c}.", str(x), [move, f"Divide both sides by {a}: x = {c - b} / {a} = {x}."]
 
 
-def _percentage(rng: random.Random, zh: bool) -> tuple[str, str]:
+def _percentage(rng: random.Random, zh: bool) -> Made:
     if rng.random() < 0.5:
         pct, base = rng.choice([5, 10, 15, 20, 25, 30, 40, 50, 75]), rng.randint(2, 40) * 20
         value = Fraction(pct * base, 100)
-        return (f"{base} 的 {pct}% 是多少？" if zh else f"What is {pct}% of {base}?"), _decimal(value)
+        if zh:
+            return f"{base} 的 {pct}% 是多少？", _decimal(value), [f"{pct}% = {pct}/100。", f"{pct}/100 × {base} = {_decimal(value)}。"]
+        return f"What is {pct}% of {base}?", _decimal(value), [f"{pct}% means {pct}/100.", f"{pct}/100 × {base} = {_decimal(value)}."]
     price, off = rng.randint(4, 30) * 10, rng.choice([10, 20, 25, 30, 50])
     value = Fraction(price * (100 - off), 100)
     if zh:
-        return f"一件外套原价 {price} 元，打折 {off}%（即便宜 {off}%）。现价是多少元？", _decimal(value)
-    return f"A jacket costs ${price} and is discounted by {off}%. What is the sale price in dollars?", _decimal(value)
+        return (f"一件外套原价 {price} 元，打折 {off}%（即便宜 {off}%）。现价是多少元？", _decimal(value),
+                [f"便宜 {off}%，现价是原价的 {100 - off}%。", f"{price} × {100 - off}/100 = {_decimal(value)} 元。"])
+    return (f"A jacket costs ${price} and is discounted by {off}%. What is the sale price in dollars?", _decimal(value),
+            [f"A {off}% discount leaves {100 - off}% of the price.", f"{price} × {100 - off}/100 = {_decimal(value)} dollars."])
 
 
-GENERATORS = dict(zip(TASK_TYPES, (_arithmetic, _word_problem, _letter_count, _fraction, _binomial,
-                                   _linear_equation, _percentage)))
+GENERATORS = dict(zip(TASK_TYPES, (_times_table, _small_sum, _arithmetic, _word_problem, _letter_count,
+                                                _fraction, _binomial, _linear_equation, _percentage)))
 
 
 def make_demo_set(per_type_and_language: int = 25, seed: int = 2026) -> list[QAPair]:
-    """The seeded procedural demo set: every task type in English and Chinese, with a fixed train/held-out split."""
+    """The seeded procedural demo set: every task type in English and Chinese, with a fixed train/held-out split
+    and a reference worked solution (``meta["reference"]``) for every question."""
     pairs: list[QAPair] = []
     seen: set[str] = set()
-    for task in TASK_TYPES:
+    for task in GENERATORS:
         for lang in ("en", "zh"):
             rng = random.Random(f"{seed}-{task}-{lang}")
             made = 0
             while made < per_type_and_language:
-                question, answer = GENERATORS[task](rng, lang == "zh")
+                question, answer, steps = GENERATORS[task](rng, lang == "zh")
                 qid = question_id(question)
                 if qid in seen:
                     continue
                 seen.add(qid)
                 part = "heldout" if made % HELDOUT_EVERY == HELDOUT_EVERY - 1 else "train"
-                pairs.append(QAPair(qid, question, answer, {"type": task, "lang": lang, "split": part}))
+                meta = {"type": task, "tier": "easy" if task in EASY_TYPES else "standard", "lang": lang, "split": part,
+                        "reference": reference_solution(steps, answer, lang == "zh")}
+                pairs.append(QAPair(qid, question, answer, meta))
                 made += 1
     return pairs

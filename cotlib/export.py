@@ -2,6 +2,8 @@
 
 - :func:`select` validates the records and keeps the verified ones (an explicit switch keeps the rest, flagged),
   dropping duplicate questions; it says what it dropped and why.
+- :func:`add_references` tops a small selection up with reference worked solutions (the demo set has one for every
+  question), labelled ``method="reference"`` and counted apart: for when a weak offline teacher verified too few.
 - :func:`to_alpaca`, :func:`to_chat`, :func:`to_prm` build the three variants; :func:`train_test_split` splits them
   deterministically; :func:`write_json` / :func:`write_jsonl` write atomically; :func:`to_dataset` makes a
   ``datasets.DatasetDict``.
@@ -17,11 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cotlib.data import write_atomic
+from cotlib import verify
+from cotlib.data import QAPair, normalize_question, write_atomic
 from cotlib.search import split_steps
 
 SYSTEM_PROMPT = "You are a helpful assistant. Solve the problem step by step and give the final answer as \\boxed{answer}."
 REQUIRED = ("id", "question", "answer", "verified", "method")
+REFERENCE_TEACHER = "reference solution (cotlib demo-set generator)"
 
 
 class ExportError(ValueError):
@@ -33,8 +37,13 @@ class Selection:
     records: list[dict]
     dropped: Counter = field(default_factory=Counter)  # reason -> count
 
+    @property
+    def references(self) -> int:
+        return sum(r["method"] == "reference" for r in self.records)
+
     def summary(self) -> dict[str, int]:
-        return {"kept": len(self.records), **{f"dropped: {k}": v for k, v in self.dropped.items()}}
+        added = {"of which reference solutions": self.references} if self.references else {}
+        return {"kept": len(self.records), **added, **{f"dropped: {k}": v for k, v in self.dropped.items()}}
 
 
 def _check(record: Any, index: int) -> None:
@@ -85,12 +94,33 @@ def select(records: Iterable[dict], include_unverified: bool = False, include_ra
             sel.dropped["rationalized"] += 1
         elif not text:
             sel.dropped["no solution text"] += 1
-        elif " ".join(record["question"].casefold().split()) in seen:
+        elif normalize_question(record["question"]) in seen:
             sel.dropped["duplicate question"] += 1
         else:
-            seen.add(" ".join(record["question"].casefold().split()))
+            seen.add(normalize_question(record["question"]))
             sel.records.append({**record, "output": text})
     return sel
+
+
+def add_references(selection: Selection, pairs: Iterable[QAPair], up_to: int | None = None) -> Selection:
+    """The selection plus reference worked solutions (``pair.meta["reference"]``) for questions it lacks, up to
+    ``up_to`` rows in all (every one when None). Each is checked with ``verify.check`` and labelled: ``method`` is
+    ``"reference"`` and ``teacher`` says who wrote it, so a dataset never passes them off as the teacher's."""
+    rows = list(selection.records)
+    seen = {normalize_question(r["question"]) for r in rows}
+    for pair in pairs:
+        if up_to is not None and len(rows) >= up_to:
+            break
+        solution = pair.meta.get("reference")
+        if not solution or normalize_question(pair.question) in seen:
+            continue
+        if not verify.check(solution, pair.answer).correct:
+            raise ExportError(f"question {pair.id}: its reference solution does not verify against {pair.answer!r}")
+        seen.add(normalize_question(pair.question))
+        rows.append({"id": pair.id, "question": pair.question, "answer": pair.answer, "verified": True,
+                     "method": "reference", "teacher": REFERENCE_TEACHER, "solution": solution, "output": solution,
+                     "meta": pair.meta})
+    return Selection(rows, Counter(selection.dropped))
 
 
 def _meta(record: dict) -> dict[str, Any]:

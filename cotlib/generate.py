@@ -30,20 +30,30 @@ import openai
 
 from cotlib import config as cfgmod
 from cotlib import search, verify
+from cotlib.progress import bar as progress_bar
 from cotlib.data import QAPair, load_qa, question_id, write_atomic
 
 T = TypeVar("T")
-PROMPT_VERSION = 1
+PROMPT_VERSION = 2
 SYSTEM_PROMPTS = {
-    "en": (
-        "You solve problems step by step. Write one step per line, then give the final answer exactly once as "
-        "\\boxed{answer}.\n\nExample:\nQuestion: Tom has 3 apples and buys 5 more. How many apples does he have?\n"
-        "Step 1: Tom starts with 3 apples.\nStep 2: He buys 5 more, so 3 + 5 = 8.\nThe answer is \\boxed{8}."
-    ),
-    "zh": (
-        "你一步一步地解题。每行写一步，最后只写一次最终答案，格式为 \\boxed{答案}。\n\n示例：\n问题：小明有 3 个苹果，又买了 5 个。"
-        "他现在有几个苹果？\n第 1 步：小明原来有 3 个苹果。\n第 2 步：又买了 5 个，所以 3 + 5 = 8。\n答案是 \\boxed{8}。"
-    ),
+    "en": "You solve problems step by step. Write one step per line, then give the final answer exactly once as "
+          "\\boxed{answer}.",
+    "zh": "你一步一步地解题。每行写一步，最后只写一次最终答案，格式为 \\boxed{答案}。",
+}
+#: Worked examples sent as earlier turns of the conversation (few-shot). A small model copies a format from examples
+#: far more reliably than from instructions: with these the 135M offline teacher writes a \boxed{} answer almost
+#: always (bench/bench_passk.py). Their numbers lie outside the demo generators' ranges, so no demo answer leaks.
+EXAMPLES = {
+    "en": [
+        ("Tom has 10 apples and buys 5 more. How many apples does he have?",
+         "Step 1: Tom starts with 10 apples.\nStep 2: He buys 5 more, so 10 + 5 = 15.\nThe answer is \\boxed{15}."),
+        ("What is 10 × 4?", "Step 1: 10 × 4 means 10 groups of 4.\nStep 2: 10 × 4 = 40.\nThe answer is \\boxed{40}."),
+    ],
+    "zh": [
+        ("小明有 10 个苹果，又买了 5 个。他现在有几个苹果？",
+         "第 1 步：小明原来有 10 个苹果。\n第 2 步：又买了 5 个，所以 10 + 5 = 15。\n答案是 \\boxed{15}。"),
+        ("计算 10 × 4 等于多少？", "第 1 步：10 × 4 表示 10 个 4 相加。\n第 2 步：10 × 4 = 40。\n答案是 \\boxed{40}。"),
+    ],
 }
 CONTINUE_PROMPTS = {
     "en": "{question}\n\nHere is the beginning of a solution:\n{prefix}\n\nContinue it from the next step (do not repeat "
@@ -414,18 +424,22 @@ class RecordStore:
 # ------------------------------------------------------------------------------------------------ one question
 
 
+def _messages(user: str, language: str) -> list[dict[str, str]]:
+    """The system prompt, the worked examples as earlier turns, then the request."""
+    shots = [{"role": role, "content": text} for q, a in EXAMPLES[language] for role, text in (("user", q), ("assistant", a))]
+    return [{"role": "system", "content": SYSTEM_PROMPTS[language]}, *shots, {"role": "user", "content": user}]
+
+
 def direct_messages(question: str, language: str) -> list[dict[str, str]]:
-    return [{"role": "system", "content": SYSTEM_PROMPTS[language]}, {"role": "user", "content": question}]
+    return _messages(question, language)
 
 
 def continue_messages(question: str, prefix: Sequence[str], language: str) -> list[dict[str, str]]:
-    user = CONTINUE_PROMPTS[language].format(question=question, prefix=search.join_steps(list(prefix)))
-    return [{"role": "system", "content": SYSTEM_PROMPTS[language]}, {"role": "user", "content": user}]
+    return _messages(CONTINUE_PROMPTS[language].format(question=question, prefix=search.join_steps(list(prefix))), language)
 
 
 def hint_messages(question: str, answer: str, language: str) -> list[dict[str, str]]:
-    user = HINT_PROMPTS[language].format(question=question, answer=answer)
-    return [{"role": "system", "content": SYSTEM_PROMPTS[language]}, {"role": "user", "content": user}]
+    return _messages(HINT_PROMPTS[language].format(question=question, answer=answer), language)
 
 
 async def _is_correct(text: str, gold: str) -> bool:
@@ -562,7 +576,6 @@ async def agenerate(pairs: Iterable[QAPair], output: str | Path, endpoint: cfgmo
                     cfg: GenerationConfig = GenerationConfig(), limits: RunLimits = RunLimits(),
                     progress: bool = True, teacher: Teacher | None = None) -> RunSummary:
     """Generate verified CoT records for ``pairs`` into the JSONL ``output`` (async; resumable)."""
-    from tqdm.auto import tqdm
 
     own_teacher = teacher is None
     if teacher is None:
@@ -584,7 +597,7 @@ async def agenerate(pairs: Iterable[QAPair], output: str | Path, endpoint: cfgmo
     stopped: str | None = None
     fatal: BaseException | None = None
     errors: list[str] = []
-    bar = tqdm(total=len(todo), desc="questions", unit="q", disable=not progress)
+    bar = progress_bar(total=len(todo), desc="questions", unit="q", disable=not progress)
     queue: asyncio.Queue[QAPair] = asyncio.Queue()
     for pair in todo:
         queue.put_nowait(pair)
@@ -715,9 +728,11 @@ class CoTDataGenerator:
     """
 
     def __init__(self, generator_agent: Any, golden_answers: dict[str, str] | None = None, verifier_agent: Any = None,
-                 search_limit: int = 24, cfg: GenerationConfig | None = None, limits: RunLimits = RunLimits()) -> None:
+                 search_limit: int = 24, cfg: GenerationConfig | None = None, limits: RunLimits = RunLimits(),
+                 examples: Sequence[tuple[str, str]] = ()) -> None:
         backend = generator_agent.model_backend.current_model  # a ChatAgent holds a camel ModelManager
         self.generator_agent, self.verifier_agent = generator_agent, verifier_agent
+        self.examples = list(examples)  # worked examples given to the agent again after each reset
         self.golden_answers: dict[str, str] = {}
         self.import_qa_from_json(golden_answers or {})
         self.endpoint = cfgmod.Endpoint(str(backend._url), str(backend.model_type),
@@ -732,8 +747,9 @@ class CoTDataGenerator:
         return self.golden_answers[question]
 
     def get_answer(self, question: str, context: str = "") -> str:
-        """One step-by-step answer from the generator agent (its memory reset first)."""
+        """One step-by-step answer from the generator agent (its memory reset to the worked examples first)."""
         self.generator_agent.reset()
+        cfgmod.add_examples(self.generator_agent, self.examples)
         prompt = f"{question}\n\n{context}" if context else question
         return self.generator_agent.step(prompt).msgs[0].content
 

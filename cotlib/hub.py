@@ -28,6 +28,8 @@ COLUMNS = {
     "instruction": "the question (Alpaca instruction)",
     "input": "always empty: the question is self-contained",
     "output": "a step-by-step solution whose final \\boxed{} answer was verified against the golden answer",
+    "id, answer, method, verified, teacher": "where each row came from (if exported with metadata): the question's "
+                                             "id, its golden answer, how the solution was found, and by whom",
 }
 
 
@@ -49,6 +51,9 @@ def use_endpoint(endpoint: str) -> None:
         # offline, also sets TRANSFORMERS_OFFLINE and HF_DATASETS_OFFLINE, which huggingface_hub/datasets honour)
         for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
             os.environ[name] = "0"
+        # transfers on this machine take milliseconds: their bars would only stay in a stored notebook at 0%
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 
 
 LOCAL_USER, LOCAL_TOKEN = "learner", "local-demo-token"  # valid on this machine's loopback Hub only
@@ -110,8 +115,9 @@ def size_category(rows: int) -> str:
 
 
 def build_card(repo_id: str, rows: int, records: Sequence[dict], languages: Sequence[str] = ("en",),
-               license: str = "apache-2.0", pretty_name: str | None = None) -> Any:
-    """A ``DatasetCard`` with valid metadata and a body saying how the data was made (from chapter 3's records)."""
+               license: str = "apache-2.0", pretty_name: str | None = None, reference_rows: int = 0) -> Any:
+    """A ``DatasetCard`` with valid metadata and a body saying how the data was made (from chapter 3's records, and
+    how many rows are reference solutions rather than the teacher's)."""
     from huggingface_hub import DatasetCard, DatasetCardData
 
     from cotlib.export import validate
@@ -141,10 +147,13 @@ def build_card(repo_id: str, rows: int, records: Sequence[dict], languages: Sequ
            f"| LLM calls / tokens | {calls} / {tokens} |"] if records else
           ["| generation records | not given to the card (see the dataset's `method` column, if any) |"]),
         f"| rows in this dataset | {rows} |",
+        *([f"| of which reference solutions (method `reference`, not the teacher's) | {reference_rows} |"]
+          if reference_rows else []),
         f"| date / cotlib version | {date.today().isoformat()} / {__version__} |", "",
         "`direct`: the first attempt verified. `search`: found by Monte-Carlo rollouts from the longest correct prefix "
         "after a binary search for the first wrong step. `rationalized`: the teacher was shown the golden answer "
-        "(treat with care).", "",
+        "(treat with care). `reference`: a worked solution written by the question generator itself, added because "
+        "the offline teacher verified too few; it shows the format, not the teacher's reasoning.", "",
         "## Schema", "", "| column | description |", "|---|---|",
         *[f"| `{c}` | {d} |" for c, d in COLUMNS.items()], "",
         "## Load it", "", "```python", "from datasets import load_dataset", "",
@@ -214,7 +223,7 @@ def push_dataset(dataset: Any, repo_id: str, card: Any = None, private: bool = F
         # one commit holds all the data files: a failure leaves the repo's data as it was, or complete
         _retrying(lambda: dataset.push_to_hub(repo_id, private=private, token=token), repo_id)
         try:
-            merged = _with_dataset_metadata(card, load_card(repo_id, token))
+            merged = with_dataset_metadata(card, load_card(repo_id, token))
             _retrying(lambda: merged.push_to_hub(repo_id, repo_type="dataset", token=token), repo_id)
         except HubError as err:
             raise HubError(f"the data of {repo_id} is published and complete, but its card was not updated ({err}): "
@@ -222,7 +231,7 @@ def push_dataset(dataset: Any, repo_id: str, card: Any = None, private: bool = F
     return f"{endpoint()}/datasets/{repo_id}"
 
 
-def _with_dataset_metadata(card: Any, pushed: Any) -> Any:
+def with_dataset_metadata(card: Any, pushed: Any) -> Any:
     """Our card, keeping the ``configs``/``dataset_info`` that ``push_to_hub`` just wrote into the README."""
     from huggingface_hub import DatasetCard
 

@@ -81,15 +81,17 @@ class TrainConfig:
     train_on_responses_only: bool = False
     output_dir: str = "outputs/sft"
     save_steps: int = 10
+    eval_steps: int = 10  # validation loss every this many steps (when there is a validation split)
     target_modules: tuple[str, ...] = TARGET_MODULES
 
     @classmethod
     def for_machine(cls, cuda: bool, cpu_checkpoint: str | None = None, **overrides: Any) -> TrainConfig:
-        """GPU: the original recipe. CPU: the small local model in full precision, plain AdamW, shorter rows."""
+        """GPU: the original recipe. CPU: the small local model in full precision, plain AdamW, shorter rows, and
+        enough steps (about two epochs of the offline demo export) to learn the answer format in a few minutes."""
         if cuda:
             return cls(**overrides)
         base = dict(model_name=cpu_checkpoint or "", max_seq_length=512, load_in_4bit=False, optim="adamw_torch",
-                    learning_rate=1e-3, max_steps=12, warmup_steps=2, save_steps=4)
+                    learning_rate=5e-4, max_steps=70, warmup_steps=5, save_steps=35, eval_steps=10)
         return cls(**{**base, **overrides})
 
 
@@ -292,7 +294,9 @@ def load_model(cfg: TrainConfig) -> tuple[Any, Any, str]:
     return model, tokenizer, path
 
 
-def _common_args(cfg: TrainConfig) -> dict[str, Any]:
+def training_args(cfg: TrainConfig, evaluate: bool = False) -> dict[str, Any]:
+    """The ``TrainingArguments``/``SFTConfig`` fields common to every path (precision chosen for this machine);
+    ``evaluate`` adds a validation loss every ``cfg.eval_steps`` steps."""
     import torch
 
     cuda = torch.cuda.is_available()
@@ -303,28 +307,37 @@ def _common_args(cfg: TrainConfig) -> dict[str, Any]:
         learning_rate=cfg.learning_rate, optim=cfg.optim, weight_decay=cfg.weight_decay,
         lr_scheduler_type=cfg.lr_scheduler_type, seed=cfg.seed, logging_steps=1, save_steps=cfg.save_steps,
         save_total_limit=2, report_to="none", bf16=bf16, fp16=cuda and not bf16,
+        **(dict(eval_strategy="steps", eval_steps=cfg.eval_steps, per_device_eval_batch_size=8) if evaluate else {}),
     )
 
 
-def make_trainer(model: Any, tokenizer: Any, dataset: Any, cfg: TrainConfig) -> Any:
-    """TRL's SFTTrainer with today's API (SFTConfig with max_length set explicitly, processing_class).
-
-    Without Unsloth on a CPU, TRL 1.15's SFTTrainer always installs a Triton loss kernel, which cannot run there;
-    that path uses transformers' Trainer on the same ``text`` column and hyperparameters instead.
-    """
+def needs_plain_trainer() -> bool:
+    """Without Unsloth on a CPU, TRL 1.15's SFTTrainer always installs a Triton loss kernel, which cannot run there."""
     import torch
 
-    if backend() == "transformers + peft" and not torch.cuda.is_available():
+    return backend() == "transformers + peft" and not torch.cuda.is_available()
+
+
+def make_trainer(model: Any, tokenizer: Any, dataset: Any, cfg: TrainConfig, eval_dataset: Any = None) -> Any:
+    """TRL's SFTTrainer with today's API (SFTConfig with max_length set explicitly, processing_class), or, where
+    :func:`needs_plain_trainer`, transformers' Trainer on the same ``text`` column and hyperparameters."""
+    evaluate = eval_dataset is not None
+    if needs_plain_trainer():
         from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
 
-        tokenized = dataset.map(lambda b: tokenizer(b["text"], truncation=True, max_length=cfg.max_seq_length),
-                                batched=True, remove_columns=dataset.column_names)
-        return Trainer(model=model, args=TrainingArguments(**_common_args(cfg)), train_dataset=tokenized,
+        def tokenize(ds: Any) -> Any:
+            return ds.map(lambda b: tokenizer(b["text"], truncation=True, max_length=cfg.max_seq_length),
+                          batched=True, remove_columns=ds.column_names)
+
+        return Trainer(model=model, args=TrainingArguments(**training_args(cfg, evaluate)),
+                       train_dataset=tokenize(dataset), eval_dataset=tokenize(eval_dataset) if evaluate else None,
                        data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False), processing_class=tokenizer)
     from trl import SFTConfig, SFTTrainer
 
-    args = SFTConfig(**_common_args(cfg), max_length=cfg.max_seq_length, dataset_text_field="text", packing=False)
-    trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=dataset, args=args)
+    args = SFTConfig(**training_args(cfg, evaluate), max_length=cfg.max_seq_length, dataset_text_field="text",
+                     packing=False)
+    trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=dataset, eval_dataset=eval_dataset,
+                         args=args)
     if cfg.train_on_responses_only and backend().startswith("unsloth"):
         from unsloth.chat_templates import train_on_responses_only
 
@@ -407,16 +420,67 @@ def generate_answer(model: Any, tokenizer: Any, question: str, max_new_tokens: i
     return cut_at_markers(tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))
 
 
-def evaluate(model: Any, tokenizer: Any, pairs: Sequence[Any], max_new_tokens: int = 160) -> dict[str, float]:
-    """Accuracy (verified answers), share with exactly one \\boxed{}, mean length, on held-out questions."""
-    answers = [generate_answer(model, tokenizer, p.question, max_new_tokens) for p in pairs]
+def generate_answers(model: Any, tokenizer: Any, questions: Sequence[str], max_new_tokens: int = 160,
+                     batch_size: int = 16) -> list[str]:
+    """Greedy answers to many questions, ``batch_size`` at a time (left-padded), each stopped like
+    :func:`generate_answer`."""
+    import torch
+
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"  # new tokens must follow every prompt directly
+    answers: list[str] = []
+    try:
+        for start in range(0, len(questions), batch_size):
+            prompts = [format_alpaca(q) for q in questions[start : start + batch_size]]
+            inputs = tokenizer(prompts, return_tensors="pt", padding=True).to(model.device)
+            with torch.no_grad():
+                out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                                     stop_strings=list(SECTION_MARKERS), tokenizer=tokenizer,
+                                     pad_token_id=tokenizer.pad_token_id)
+            new = out[:, inputs["input_ids"].shape[1]:]
+            answers += [cut_at_markers(text) for text in tokenizer.batch_decode(new, skip_special_tokens=True)]
+    finally:
+        tokenizer.padding_side = side
+    return answers
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Held-out results: accuracy (verified answers), share with exactly one \\boxed{}, mean length."""
+
+    accuracy: float
+    one_boxed_share: float
+    mean_chars: float
+    questions: int
+
+
+def evaluate(model: Any, tokenizer: Any, pairs: Sequence[Any], max_new_tokens: int = 160,
+             batch_size: int = 16) -> tuple[Evaluation, list[str]]:
+    """Score greedy answers to held-out questions with ``verify.check``; returns the scores and the answers."""
+    answers = generate_answers(model, tokenizer, [p.question for p in pairs], max_new_tokens, batch_size)
     correct = [verify.check(a, p.answer).correct for a, p in zip(answers, pairs)]
-    return {
-        "accuracy": sum(correct) / len(pairs),
-        "one_boxed_share": sum(len(verify.boxed_answers(a)) == 1 for a in answers) / len(pairs),
-        "mean_chars": statistics.mean(len(a) for a in answers),
-        "questions": len(pairs),
-    }
+    scores = Evaluation(
+        accuracy=round(sum(correct) / len(pairs), 4),
+        one_boxed_share=round(sum(len(verify.boxed_answers(a)) == 1 for a in answers) / len(pairs), 4),
+        mean_chars=round(statistics.mean(len(a) for a in answers), 1),
+        questions=len(pairs),
+    )
+    return scores, answers
+
+
+def write_report(path: str | Path, train_rows: int, steps: int, before: Evaluation, after: Evaluation,
+                 **extra: Any) -> Path:
+    """``sft_report.json``: what was trained and how it scored before and after, for comparing runs."""
+    from cotlib.data import write_atomic
+
+    report = {"train_rows": train_rows, "steps": steps, "before": asdict(before), "after": asdict(after), **extra}
+    return write_atomic(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+
+
+def loss_curves(trainer: Any) -> dict[str, dict[int, float]]:
+    """Training and validation loss by step, from the trainer's log."""
+    history = trainer.state.log_history
+    return {"training loss": {h["step"]: h["loss"] for h in history if "loss" in h},
+            "validation loss": {h["step"]: h["eval_loss"] for h in history if "eval_loss" in h}}
 
 
 def timed_train(trainer: Any, resume: bool = True) -> dict[str, Any]:
@@ -424,7 +488,7 @@ def timed_train(trainer: Any, resume: bool = True) -> dict[str, Any]:
     start = time.perf_counter()
     checkpoint = last_checkpoint(trainer.args.output_dir) if resume else None
     result = trainer.train(resume_from_checkpoint=checkpoint)
-    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    losses = list(loss_curves(trainer)["training loss"].values())
     return {"seconds": round(time.perf_counter() - start, 1), "steps": trainer.state.global_step,
             "resumed_from": checkpoint, "losses": losses, "train_loss": result.training_loss,
             "seconds_per_step": round((time.perf_counter() - start) / max(1, trainer.state.global_step), 2)}
@@ -484,6 +548,30 @@ def save_merged(model: Any, tokenizer: Any, path: str | Path) -> Path:
         model.merge_and_unload().save_pretrained(path)
         tokenizer.save_pretrained(path)
     return path
+
+
+GGUF_STEPS = """No GGUF converter here. The exact steps (a few minutes, needs internet and a C++ compiler):
+  git clone --depth 1 https://github.com/ggml-org/llama.cpp
+  pip install -r llama.cpp/requirements/requirements-convert_hf_to_gguf.txt
+  python llama.cpp/convert_hf_to_gguf.py {merged} --outfile {out} --outtype f16
+  cmake -S llama.cpp -B llama.cpp/build && cmake --build llama.cpp/build --target llama-quantize -j
+  llama.cpp/build/bin/llama-quantize {out} {quantized} Q4_K_M"""
+
+
+def gguf_export(merged_dir: str | Path, out: str | Path) -> str:
+    """Convert a merged checkpoint to GGUF with llama.cpp's ``convert_hf_to_gguf.py`` when it is on ``PATH``;
+    otherwise return the exact steps to do it."""
+    import shutil
+    import subprocess
+    import sys
+
+    converter = shutil.which("convert_hf_to_gguf.py") or shutil.which("convert-hf-to-gguf")
+    if converter is None:
+        quantized = str(out).replace(".gguf", "-q4_k_m.gguf").replace("-f16", "")
+        return GGUF_STEPS.format(merged=merged_dir, out=out, quantized=quantized)
+    subprocess.run([sys.executable, converter, str(merged_dir), "--outfile", str(out), "--outtype", "f16"],
+                   check=True, capture_output=True)
+    return f"wrote {out} ({Path(out).stat().st_size / 1e6:.0f} MB)"
 
 
 def describe(cfg: TrainConfig) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import sympy
 
-from cotlib import data, verify
+from cotlib import data, search, verify
 from cotlib.data import QADataError, load_qa
 
 ORIGINAL = {"how many r in strawberry?": "3", "What is 1/2 + 1/3?": "\\frac{5}{6}"}
@@ -136,6 +136,16 @@ def test_demo_set_is_the_seeded_generator_output():
     assert len(held) + len(train) == len(bundled) and 0.15 < len(held) / len(bundled) < 0.25
     assert not {p.id for p in held} & {p.id for p in train}
     assert data.make_demo_set(seed=1) != bundled
+
+
+def test_every_reference_solution_is_stepwise_and_verifies():
+    demo = data.bundled("demo")
+    assert {p.meta["tier"] for p in demo if p.meta["type"] in data.EASY_TYPES} == {"easy"}
+    for pair in demo:
+        reference = pair.meta["reference"]
+        assert verify.check(reference, pair.answer).correct, (pair.question, reference)
+        assert reference.startswith("第 1 步：" if pair.meta["lang"] == "zh" else "Step 1: ")
+        assert len(search.split_steps(reference)) >= 2
 
 
 def test_every_demo_answer_verifies_against_itself():

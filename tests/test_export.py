@@ -96,3 +96,19 @@ def test_token_lengths_use_the_given_tokenizer():
         return {"input_ids": text.split()}
 
     assert export.token_lengths([{"instruction": "a b", "input": "", "output": "c"}], fake_tokenizer) == [3]
+
+
+def test_reference_solutions_top_up_a_small_selection_labelled_and_checked():
+    from cotlib import data
+
+    pairs = data.split(data.bundled("demo"), "train")
+    teacher = rec(0, question=pairs[0].question)
+    sel = export.add_references(select([teacher]), pairs[:10])
+    assert len(sel.records) == 10 and sel.references == 9, "the teacher's own row is kept, not duplicated"
+    assert sel.summary() == {"kept": 10, "of which reference solutions": 9}
+    refs = [r for r in sel.records if r["method"] == "reference"]
+    assert all(r["verified"] and r["teacher"] == export.REFERENCE_TEACHER and r["output"] == r["solution"] for r in refs)
+    assert len(export.add_references(select([]), pairs, up_to=5).records) == 5
+    wrong = data.QAPair("x", "What is 2 + 2?", "4", {"reference": "Step 1: 2 + 2 = 5.\nThe answer is \\boxed{5}."})
+    with pytest.raises(ExportError, match="does not verify"):
+        export.add_references(select([]), [wrong])

@@ -1,5 +1,6 @@
 """Structure of the chapter notebooks (their execution is checked by nbval, strict mode, in the same run)."""
 
+import ast
 import os
 import re
 
@@ -104,3 +105,38 @@ def test_no_runaway_generation_per_token_output_or_double_escaped_markdown(path)
         if cell.cell_type == "markdown":
             assert "\\\\boxed" not in cell.source and "\\\\frac" not in cell.source, "markdown shows \\\\ literally"
             assert not re.search(r"\\\\\n", cell.source), "a bash line continuation is a single backslash"
+
+
+STALE_PROGRESS = re.compile(r"(?<![\d.])0%\|")  # tqdm's first frame: "  0%|", "Map:   0%|"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_stale_progress_bars(path):
+    """A stored progress bar must show where it ended, not its first frame (or a widget only a live kernel draws)."""
+    for cell in code_cells(nbformat.read(path, as_version=4)):
+        assert not STALE_PROGRESS.search(output_text(cell)), f"a 0% progress bar stored in cell {cell.execution_count}"
+        for out in cell.outputs:
+            assert "application/vnd.jupyter.widget-view+json" not in out.get("data", {}), (
+                f"a widget stored in cell {cell.execution_count}: it shows as its first frame outside a live kernel")
+
+
+def is_check_cell(cell) -> bool:
+    """Only asserts (with the imports and names they need, and their "checked" line): the notebook's own tests."""
+    tree = ast.parse(cell.source)
+    def allowed(s: ast.stmt) -> bool:
+        if isinstance(s, ast.Expr):
+            return isinstance(s.value, ast.Call) and getattr(s.value.func, "id", None) == "print"
+        return isinstance(s, (ast.Assert, ast.Import, ast.ImportFrom, ast.Assign))
+
+    return any(isinstance(s, ast.Assert) for s in tree.body) and all(allowed(s) for s in tree.body)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_check_cells_are_collapsed_and_say_what_they_checked(path):
+    checks = [c for c in code_cells(nbformat.read(path, as_version=4)) if is_check_cell(c)]
+    assert checks
+    for cell in checks:
+        assert cell.metadata.get("jupyter", {}).get("source_hidden"), f"check cell {cell.execution_count} is not collapsed"
+        shown = output_text(cell).strip().splitlines()
+        assert len(shown) == 1 and shown[0].startswith("✓ checked"), (
+            f"check cell {cell.execution_count} must print one '✓ checked ...' line, not {shown}")

@@ -23,8 +23,11 @@ def test_bundled_checkpoint_loads_and_is_the_pipelines_own():
     records = generate.load_records(checkpoints.DIR / "cot_records.jsonl")
     assert records and {r["teacher"] for r in records} == set(made["teacher"].split(", "))
     splits = export.read_splits(checkpoints.DIR)
-    assert splits["train"] and {r["instruction"] for r in splits["train"] + splits["test"]} == {
+    rows = splits["train"] + splits["test"]
+    assert {r["instruction"] for r in rows if r["method"] != "reference"} == {
         r["question"] for r in export.select(records).records}
+    assert len(rows) >= 200 and splits["test"], "offline, reference solutions make a dataset worth training on"
+    assert all(r["teacher"] == export.REFERENCE_TEACHER for r in rows if r["method"] == "reference")
 
 
 def test_ensure_copies_only_what_is_missing_and_says_so(tmp_path, capsys):
@@ -61,8 +64,15 @@ def test_chapter_runs_alone_in_an_empty_folder(path, tmp_path, no_teacher):
     said = "\n".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs)
     if int(path.name[:2]) in checkpoints.NEEDS:
         assert "using the bundled checkpoint" in said
+    if path.stem == "03_cot_generation":  # the method working for real, on the 135M offline teacher
+        records = generate.load_records(folder / "outputs" / "cot_records.jsonl")
+        assert {"direct", "search", "failed"} <= {r["method"] for r in records}
+        assert any(r["first_error_step"] for r in records if r["method"] == "search")
     if path.stem == "06_unsloth_sft":
         assert "published chapter 4's export" in said
+        report = json.loads((folder / "outputs" / "sft_report.json").read_text())
+        assert report["train_rows"] >= 200 and report["after"]["questions"] >= 30
+        assert report["after"]["one_boxed_share"] >= 0.8 and report["after"]["accuracy"] > report["before"]["accuracy"]
 
 
 def test_save_keeps_a_pipeline_run_as_the_checkpoint(tmp_path):

@@ -1,8 +1,10 @@
 """Chapter 6 library: the VRAM planner, prompt formatting with EOS, the backend choice, adapters."""
 
+import json
+
 import pytest
 
-from cotlib import local, train
+from cotlib import data, local, train
 from cotlib.train import TrainConfig, plan_vram
 
 
@@ -115,3 +117,22 @@ def test_generation_stops_and_streams_into_one_output(capsys):
     streamed = capsys.readouterr().out
     assert not any(marker in answer for marker in train.SECTION_MARKERS)
     assert streamed.strip() == answer.strip(), "the stream shows exactly the answer, once"
+
+
+def test_batched_answers_match_one_at_a_time_and_the_report_holds_both_evaluations(tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    checkpoint = local.student_checkpoint()
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(checkpoint), AutoTokenizer.from_pretrained(checkpoint)
+    tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
+    side = tokenizer.padding_side
+    questions = ["What is 2 × 3?", "A baker makes 50 muffins and sells 20. How many are left?", "计算 4 + 5 等于多少？"]
+    batched = train.generate_answers(model, tokenizer, questions, max_new_tokens=24, batch_size=3)
+    assert batched == [train.generate_answer(model, tokenizer, q, max_new_tokens=24) for q in questions]
+    assert tokenizer.padding_side == side, "the tokenizer is left as it was"
+    pairs = [data.QAPair(str(i), q, "6") for i, q in enumerate(questions)]
+    scores, answers = train.evaluate(model, tokenizer, pairs, max_new_tokens=24)
+    assert answers == batched and scores.questions == 3 and 0 <= scores.one_boxed_share <= 1
+    path = train.write_report(tmp_path / "sft_report.json", train_rows=300, steps=70, before=scores, after=scores)
+    report = json.loads(path.read_text())
+    assert report["train_rows"] == 300 and set(report["after"]) == {"accuracy", "one_boxed_share", "mean_chars", "questions"}
