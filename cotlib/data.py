@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 SAMPLE_URL = "https://raw.githubusercontent.com/cotlib/cotlib/main/cotlib/data/sample_qa.json"
-#: The easy tier: questions the 135M offline teacher solves now and then (bench/bench_passk.py), so chapter 3 can
-#: show direct answers and search working for real; the standard tier is what a real teacher is for.
+#: The easy tier: questions the 135M offline teacher mostly solves, not always (bench/bench_passk.py), so
+#: chapter 3 can show direct answers and search working for real; the standard tier is what a real teacher is for.
 EASY_TYPES = ("times_table", "small_sum")
 STANDARD_TYPES = ("arithmetic", "word_problem", "letter_count", "fraction", "binomial", "linear_equation", "percentage")
 TASK_TYPES = EASY_TYPES + STANDARD_TYPES

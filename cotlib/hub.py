@@ -194,7 +194,7 @@ def _retrying(action: Callable[[], T], repo_id: str, attempts: int = 3) -> T:
 
 
 @contextmanager
-def _quiet() -> Iterator[None]:
+def quiet() -> Iterator[None]:
     """Silence the expected warnings of a push: datasets' num_proc note for single-shard splits and the Hub's
     "no files modified, skipping empty commit" on a re-run (the latter is the point of re-running)."""
     import datasets
@@ -219,7 +219,7 @@ def push_dataset(dataset: Any, repo_id: str, card: Any = None, private: bool = F
     if card is None:  # never a repo without license, size and task categories
         splits = dataset.values() if hasattr(dataset, "values") else [dataset]
         card = build_card(repo_id, sum(split.num_rows for split in splits), [])
-    with _quiet():
+    with quiet():
         # one commit holds all the data files: a failure leaves the repo's data as it was, or complete
         _retrying(lambda: dataset.push_to_hub(repo_id, private=private, token=token), repo_id)
         try:
@@ -268,7 +268,7 @@ def load_dataset(repo_id: str, split: str = "train", token: str | None = None) -
     """Read a dataset back from the current endpoint (``token`` for private repos)."""
     import datasets
 
-    with _quiet():
+    with quiet():
         return _retrying(lambda: datasets.load_dataset(repo_id, split=split, token=token or get_token()), repo_id)
 
 

@@ -57,7 +57,8 @@ def test_backend_choice_and_machine_configs(monkeypatch):
         train.GPU_MODEL, True, "adamw_8bit", 2e-4, 30)
     cpu = TrainConfig.for_machine(cuda=False, cpu_checkpoint="/ckpt", max_steps=3)
     assert (cpu.model_name, cpu.load_in_4bit, cpu.optim, cpu.max_steps) == ("/ckpt", False, "adamw_torch", 3)
-    assert (cpu.r, cpu.lora_alpha, cpu.batch_size, cpu.grad_accum, cpu.seed) == (16, 16, 2, 4, 3407)
+    assert (cpu.r, cpu.lora_alpha, cpu.batch_size, cpu.grad_accum, cpu.seed) == (16, 16, 2, 2, 3407)
+    assert gpu.grad_accum == 4 and cpu.learning_rate > gpu.learning_rate
 
 
 def test_last_checkpoint_is_the_highest_step(tmp_path):
