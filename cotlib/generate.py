@@ -30,8 +30,8 @@ import openai
 
 from cotlib import config as cfgmod
 from cotlib import search, verify
-from cotlib.progress import bar as progress_bar
 from cotlib.data import QAPair, load_qa, question_id, write_atomic
+from cotlib.progress import bar as progress_bar
 
 T = TypeVar("T")
 PROMPT_VERSION = 2
@@ -576,7 +576,6 @@ async def agenerate(pairs: Iterable[QAPair], output: str | Path, endpoint: cfgmo
                     cfg: GenerationConfig = GenerationConfig(), limits: RunLimits = RunLimits(),
                     progress: bool = True, teacher: Teacher | None = None) -> RunSummary:
     """Generate verified CoT records for ``pairs`` into the JSONL ``output`` (async; resumable)."""
-
     own_teacher = teacher is None
     if teacher is None:
         endpoint = endpoint or cfgmod.resolve(cfgmod.load_settings())

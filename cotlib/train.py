@@ -406,41 +406,35 @@ def _streamer(tokenizer: Any) -> Any:
     return OneOutputStreamer()
 
 
+def _complete(model: Any, tokenizer: Any, questions: Sequence[str], max_new_tokens: int, streamer: Any = None) -> list[str]:
+    """Greedy completions of the Alpaca prompts (left-padded), stopped at EOS or at the prompt's next heading."""
+    import torch
+
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"  # new tokens must follow every prompt directly
+    try:
+        inputs = tokenizer([format_alpaca(q) for q in questions], return_tensors="pt",
+                           padding=len(questions) > 1).to(model.device)
+        with torch.no_grad():
+            out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                                 stop_strings=list(SECTION_MARKERS), tokenizer=tokenizer, streamer=streamer,
+                                 pad_token_id=tokenizer.pad_token_id)
+    finally:
+        tokenizer.padding_side = side
+    new = out[:, inputs["input_ids"].shape[1]:]
+    return [cut_at_markers(text) for text in tokenizer.batch_decode(new, skip_special_tokens=True)]
+
+
 def generate_answer(model: Any, tokenizer: Any, question: str, max_new_tokens: int = 200, streamer: bool = False) -> str:
     """Greedy completion of the Alpaca prompt, stopped at EOS or at the prompt's next heading (optionally streamed
     into one output as it is produced)."""
-    import torch
-
-    inputs = tokenizer([format_alpaca(question)], return_tensors="pt").to(model.device)
-    with torch.no_grad():
-        out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                             stop_strings=list(SECTION_MARKERS), tokenizer=tokenizer,
-                             streamer=_streamer(tokenizer) if streamer else None,
-                             pad_token_id=tokenizer.pad_token_id)
-    return cut_at_markers(tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))
+    return _complete(model, tokenizer, [question], max_new_tokens, _streamer(tokenizer) if streamer else None)[0]
 
 
 def generate_answers(model: Any, tokenizer: Any, questions: Sequence[str], max_new_tokens: int = 160,
                      batch_size: int = 16) -> list[str]:
-    """Greedy answers to many questions, ``batch_size`` at a time (left-padded), each stopped like
-    :func:`generate_answer`."""
-    import torch
-
-    side, tokenizer.padding_side = tokenizer.padding_side, "left"  # new tokens must follow every prompt directly
-    answers: list[str] = []
-    try:
-        for start in range(0, len(questions), batch_size):
-            prompts = [format_alpaca(q) for q in questions[start : start + batch_size]]
-            inputs = tokenizer(prompts, return_tensors="pt", padding=True).to(model.device)
-            with torch.no_grad():
-                out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                                     stop_strings=list(SECTION_MARKERS), tokenizer=tokenizer,
-                                     pad_token_id=tokenizer.pad_token_id)
-            new = out[:, inputs["input_ids"].shape[1]:]
-            answers += [cut_at_markers(text) for text in tokenizer.batch_decode(new, skip_special_tokens=True)]
-    finally:
-        tokenizer.padding_side = side
-    return answers
+    """Greedy answers to many questions, ``batch_size`` at a time, each stopped like :func:`generate_answer`."""
+    return [answer for start in range(0, len(questions), batch_size)
+            for answer in _complete(model, tokenizer, questions[start : start + batch_size], max_new_tokens)]
 
 
 @dataclass(frozen=True)

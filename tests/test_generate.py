@@ -233,6 +233,26 @@ def test_facade_reads_like_the_original_tutorial(tmp_path):
     assert exported["solutions"][0]["verified"] and exported["golden_answers"] == world.qa()
 
 
+def test_worked_examples_go_in_as_earlier_turns_and_come_back_after_each_reset():
+    from cotlib import CoTDataGenerator
+
+    messages = generate.direct_messages("What is 2 + 3?", "en")
+    turns = [(m["role"], m["content"]) for m in messages[1:-1]]
+    assert messages[0]["role"] == "system" and messages[-1] == {"role": "user", "content": "What is 2 + 3?"}
+    assert turns == [(role, text) for q, a in generate.EXAMPLES["en"] for role, text in (("user", q), ("assistant", a))]
+    assert generate.continue_messages("q", ("Step 1: x",), "zh")[1:-1] == generate.direct_messages("q", "zh")[1:-1]
+    world = AdditionWorld(2)
+    with ScriptedLLM(world) as server:
+        agent = config.chat_agent(endpoint(server), generate.SYSTEM_PROMPTS["en"], temperature=0.0)
+        gen = CoTDataGenerator(agent, golden_answers=world.qa(), examples=generate.EXAMPLES["en"])
+        first, second = list(world.qa())
+        gen.get_answer(first)
+        gen.get_answer(second)
+        sent = [m["content"] for m in server.requests[-1]["messages"]]
+    assert sent[1:-1] == [text for q, a in generate.EXAMPLES["en"] for text in (q, a)], "the examples, once each"
+    assert sent[-1] == second and first not in sent, "the previous question was forgotten"
+
+
 def test_cli_refuses_an_output_file_that_is_not_a_records_file(tmp_path, capsys):
     from cotlib import cli
 

@@ -115,6 +115,13 @@ def test_missing_token_is_reported(monkeypatch):
         hub.push_dataset(object(), "x/y")
 
 
+def test_card_counts_reference_rows_apart():
+    plain = hub.build_card("learner/x", 300, RECORDS).text
+    topped = hub.build_card("learner/x", 300, RECORDS, reference_rows=280).text
+    assert "| of which reference solutions (method `reference`, not the teacher's) | 280 |" in topped
+    assert "of which reference solutions" not in plain and "`reference`: a worked solution" in plain
+
+
 @pytest.mark.parametrize(("rows", "category"), [(0, "n<1K"), (999, "n<1K"), (1000, "1K<n<10K"), (250_000, "100K<n<1M")])
 def test_size_categories_are_valid_hub_values(rows, category):
     assert hub.size_category(rows) == category

@@ -137,3 +137,16 @@ def test_batched_answers_match_one_at_a_time_and_the_report_holds_both_evaluatio
     path = train.write_report(tmp_path / "sft_report.json", train_rows=300, steps=70, before=scores, after=scores)
     report = json.loads(path.read_text())
     assert report["train_rows"] == 300 and set(report["after"]) == {"accuracy", "one_boxed_share", "mean_chars", "questions"}
+
+
+def test_gguf_export_runs_a_converter_on_path_or_gives_the_exact_steps(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    steps = train.gguf_export("outputs/merged_16bit", "outputs/student-f16.gguf")
+    assert "convert_hf_to_gguf.py outputs/merged_16bit --outfile outputs/student-f16.gguf" in steps
+    assert "llama-quantize outputs/student-f16.gguf outputs/student-q4_k_m.gguf Q4_K_M" in steps
+    converter = tmp_path / "bin" / "convert_hf_to_gguf.py"
+    converter.parent.mkdir()
+    converter.write_text("import sys\nopen(sys.argv[sys.argv.index('--outfile') + 1], 'wb').write(b'GGUF' * 250000)\n")
+    converter.chmod(0o755)
+    out = tmp_path / "student-f16.gguf"
+    assert train.gguf_export(tmp_path / "merged", out) == f"wrote {out} (1 MB)" and out.read_bytes()[:4] == b"GGUF"
