@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from scripted_llm import AdditionWorld  # noqa: E402
 
-from cotlib import config, data, generate, verify  # noqa: E402
+from cotlib import client, config, data, generate, prompts, verify  # noqa: E402
 
 
 def camel_generator_class():
@@ -87,8 +87,8 @@ def run_cotlib(server: Server, concurrency: int) -> dict:
     pairs = data.load_qa(server.world.qa())
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        teacher = generate.Teacher(endpoint, limits)
-        asyncio.run(teacher.complete(generate.direct_messages("Q0: What is 100 + 23?", "en"), 0.0, generate.Usage()))
+        teacher = client.Teacher(endpoint, limits)
+        asyncio.run(teacher.complete(prompts.direct_messages("Q0: What is 100 + 23?", "en"), 0.0, client.Usage()))
         startup = time.perf_counter() - start  # imports done; client set-up + one request
         before, start = server.requests(), time.perf_counter()
         summary = generate.generate(pairs, Path(tmp) / "out.jsonl", endpoint=endpoint, limits=limits, progress=False)

@@ -17,7 +17,7 @@ import time
 from math import comb
 from pathlib import Path
 
-from cotlib import config, data, generate, local, verify
+from cotlib import client, config, data, generate, local, prompts, verify
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -26,12 +26,12 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 async def measure(pairs: list[data.QAPair], samples: int, max_new_tokens: int, concurrency: int) -> list[dict]:
     cfg = generate.GenerationConfig()
-    teacher = generate.Teacher(config.resolve(config.load_settings()), generate.RunLimits(concurrency=concurrency),
+    teacher = client.Teacher(config.resolve(config.load_settings()), generate.RunLimits(concurrency=concurrency),
                                max_new_tokens=max_new_tokens)
 
     async def one(pair: data.QAPair) -> dict:
-        messages = generate.direct_messages(pair.question, pair.meta["lang"])
-        usage = generate.Usage()
+        messages = prompts.direct_messages(pair.question, pair.meta["lang"])
+        usage = client.Usage()
         texts = await asyncio.gather(teacher.complete(messages, cfg.temperature, usage),
                                      *(teacher.complete(messages, cfg.rollout_temperature, usage) for _ in range(samples)))
         ok = [(await asyncio.to_thread(verify.check, t, pair.answer)).correct for t in texts]

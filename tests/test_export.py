@@ -24,7 +24,7 @@ RECORDS = [rec(0), rec(1, method="search", first_error_step=2), rec(2, verified=
 
 def test_verified_only_by_default_deduplicated_with_reasons():
     sel = select(RECORDS)
-    assert [r["id"] for r in sel.records] == ["id0", "id1", "id3"]
+    assert [r.id for r in sel.records] == ["id0", "id1", "id3"]
     assert sel.summary() == {"kept": 3, "dropped: not verified": 1, "dropped: duplicate question": 1}
     rows = export.to_alpaca(sel)
     assert rows[0] == {"instruction": "Question 0?", "input": "", "output": RECORDS[0]["solution"]}
@@ -56,7 +56,7 @@ def test_step_labels_in_trl_stepwise_format():
         ("not a record", r"record 1: expected an object"),
         ({k: v for k, v in rec(9).items() if k != "answer"}, r"record 1 \(id id9\): missing field 'answer'"),
         (rec(9, solution="  "), r"record 1 \(id id9\): verified but field 'solution' is empty"),
-        (rec(9, question=" "), r"field 'question' is empty"),
+        (rec(9, question=" "), r"record 1 \(id id9\): field 'question' must be non-empty text"),
     ],
 )
 def test_bad_records_are_named_and_nothing_is_written(tmp_path, bad, message):
@@ -106,8 +106,8 @@ def test_reference_solutions_top_up_a_small_selection_labelled_and_checked():
     sel = export.add_references(select([teacher]), pairs[:10])
     assert len(sel.records) == 10 and sel.references == 9, "the teacher's own row is kept, not duplicated"
     assert sel.summary() == {"kept": 10, "of which reference solutions": 9}
-    refs = [r for r in sel.records if r["method"] == "reference"]
-    assert all(r["verified"] and r["teacher"] == export.REFERENCE_TEACHER and r["output"] == r["solution"] for r in refs)
+    refs = [r for r in sel.records if r.method == "reference"]
+    assert all(r.verified and r.teacher == export.REFERENCE_TEACHER and r.text == r.solution for r in refs)
     assert len(export.add_references(select([]), pairs, up_to=5).records) == 5
     wrong = data.QAPair("x", "What is 2 + 2?", "4", {"reference": "Step 1: 2 + 2 = 5.\nThe answer is \\boxed{5}."})
     with pytest.raises(ExportError, match="does not verify"):

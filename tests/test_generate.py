@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from cotlib import config, data, generate, verify
-from cotlib.generate import GenerationConfig, RunLimits
+from cotlib import client, config, data, errors, generate, prompts, verify, view
+from cotlib.generate import GenerationConfig, RunLimits, SearchParams
 from scripted_llm import AdditionWorld, ScriptedLLM, cli_generate
 
 FAST = RunLimits(concurrency=4, timeout=2.0, max_retries=4, backoff_base=0.01, backoff_cap=0.05)
@@ -24,33 +24,45 @@ def run(world_or_server, pairs, out, cfg=GenerationConfig(), limits=FAST):
     return generate.generate(pairs, out, endpoint=endpoint(world_or_server), cfg=cfg, limits=limits, progress=False)
 
 
+def test_default_search_resamples_first(tmp_path):
+    world = AdditionWorld(4, planted={1: 4, 2: 2}, period=2)  # a fresh sample verifies every second time
+    with ScriptedLLM(world) as server:
+        summary = run(server, data.load_qa(world.qa()), tmp_path / "out.jsonl")
+    records = generate.load_records(tmp_path / "out.jsonl")
+    searched = [r for r in records if r.method == "search"]
+    assert summary.verified == 4 and len(searched) == 2
+    for rec in searched:
+        assert rec.found_at_prefix == 0 and not rec.escalated and rec.first_error_step is None
+        assert 2 <= rec.calls <= 3 and {e["event"] for e in rec.trace} == {"resample"}
+
+
 def test_direct_search_and_failure_records(tmp_path):
     world = AdditionWorld(6, planted={1: 4, 2: 2}, hopeless={3})
     pairs = data.load_qa(world.qa())
-    cfg = GenerationConfig(max_calls_per_question=30)
+    cfg = GenerationConfig(max_calls_per_question=30, search=SearchParams(rollouts_per_estimate=4, collect_step_labels=True))
     with ScriptedLLM(world) as server:
         summary = run(server, pairs, tmp_path / "out.jsonl", cfg)
-    records = {r["question"]: r for r in generate.load_records(tmp_path / "out.jsonl")}
+    records = {r.question: r for r in generate.load_records(tmp_path / "out.jsonl")}
     assert summary.generated == 6 and summary.verified == 5 and summary.by_method == {"direct": 3, "search": 2, "failed": 1}
     for i, pair in enumerate(pairs):
         rec = records[pair.question]
-        assert set(rec) >= {"question", "answer", "solution", "verified", "method", "calls", "tokens_in", "tokens_out",
+        assert set(rec.to_dict()) >= {"question", "answer", "solution", "verified", "method", "calls", "tokens_in", "tokens_out",
                             "first_error_step", "rollouts", "latency_s", "teacher", "step_labels"}
-        assert rec["teacher"] == "scripted-teacher" and rec["answer"] == pair.answer
-        if rec["verified"]:
-            assert verify.check(rec["solution"], pair.answer).correct  # never unverified
+        assert rec.teacher == "scripted-teacher" and rec.answer == pair.answer
+        if rec.verified:
+            assert verify.check(rec.solution, pair.answer).correct  # never unverified
         if i in (1, 2):
-            assert rec["method"] == "search" and rec["first_error_step"] == world.planted[i]
-            assert rec["rollouts"] > 0 and rec["calls"] > 1
-            labels = {len(label["steps"]): label["label"] for label in rec["step_labels"]}
+            assert rec.method == "search" and rec.first_error_step == world.planted[i]
+            assert rec.rollouts > 0 and rec.calls > 1
+            labels = {len(label["steps"]): label["label"] for label in rec.step_labels}
             assert labels[world.planted[i]] == "-"
-            view = generate.trace_html(rec)
-            assert view.count("background:#fee2e2") == 1 and f"first wrong step: step {world.planted[i]}" in view
+            html = view.trace_html(rec)
+            assert html.count("background:#fee2e2") == 1 and f"first wrong step: step {world.planted[i]}" in html
         if i == 3:
-            assert rec["method"] == "failed" and rec["solution"] is None and rec["verified"] is False
-            assert rec["best_attempt"] and rec["calls"] <= cfg.max_calls_per_question
+            assert rec.method == "failed" and rec.solution is None and rec.verified is False
+            assert rec.best_attempt and rec.calls <= cfg.max_calls_per_question
         if i in (0, 4, 5):
-            assert rec["method"] == "direct" and rec["calls"] == 1
+            assert rec.method == "direct" and rec.calls == 1
 
 
 def test_rationalization_is_a_flagged_last_resort(tmp_path):
@@ -64,7 +76,7 @@ def test_rationalization_is_a_flagged_last_resort(tmp_path):
     with ScriptedLLM(reply) as server:
         run(server, data.load_qa(world.qa()), tmp_path / "r.jsonl", GenerationConfig(max_calls_per_question=6, rationalize=True))
     (rec,) = generate.load_records(tmp_path / "r.jsonl")
-    assert rec["method"] == "rationalized" and rec["verified"] and rec["calls"] == 6
+    assert rec.method == "rationalized" and rec.verified and rec.calls == 6
 
 
 def test_faults_are_retried(tmp_path):
@@ -80,7 +92,7 @@ def test_a_refused_key_stops_the_whole_run_at_once_with_one_message(tmp_path):
     world = AdditionWorld(200)
     with ScriptedLLM(world) as server:
         server.faults = ["401"] * 1000
-        with pytest.raises(generate.AuthError) as raised:
+        with pytest.raises(errors.AuthError) as raised:
             run(server, data.load_qa(world.qa()), tmp_path / "k.jsonl", limits=RunLimits(concurrency=4, max_retries=3))
         assert len(server.requests) <= 4  # the requests already in flight, no retries, no new questions
     assert "HTTP 401" in str(raised.value) and "COTLIB_API_KEY" in str(raised.value) and "sk-test" not in str(raised.value)
@@ -110,7 +122,7 @@ def test_run_budget_stops_cleanly_and_resumes(tmp_path):
         assert len(generate.load_records(out)) == 3
         rest = run(server, pairs, out)
     assert rest.skipped == 3 and rest.generated == 5
-    assert sorted(r["id"] for r in generate.load_records(out)) == sorted(p.id for p in pairs)
+    assert sorted(r.id for r in generate.load_records(out)) == sorted(p.id for p in pairs)
 
 
 def test_token_budget_per_question(tmp_path):
@@ -119,8 +131,8 @@ def test_token_budget_per_question(tmp_path):
         run(server, data.load_qa(world.qa()), tmp_path / "t.jsonl", GenerationConfig(max_tokens_per_question=400))
     (rec,) = generate.load_records(tmp_path / "t.jsonl")
     # the cap is checked before each call, so at most the k rollouts already in flight overshoot it
-    assert rec["method"] == "failed" and 1 < rec["calls"] <= 1 + GenerationConfig().rollouts_per_estimate
-    assert rec["tokens_in"] + rec["tokens_out"] >= 400
+    assert rec.method == "failed" and 1 < rec.calls <= 1 + GenerationConfig().search.rollouts_per_estimate
+    assert rec.tokens_in + rec.tokens_out >= 400
 
 
 def test_concurrency_overlaps_requests(tmp_path):
@@ -198,14 +210,14 @@ def test_estimate_brackets_the_run():
 def test_default_concurrency_suits_the_backend():
     local = config.Endpoint("http://127.0.0.1:8080/v1", "m", config.Secret("x"))
     hosted = config.Endpoint("https://api.deepseek.com/v1", "m", config.Secret("x"))
-    assert generate.Teacher(local).concurrency == 2 and generate.Teacher(hosted).concurrency == 8
-    assert generate.Teacher(hosted, RunLimits(concurrency=3)).concurrency == 3
+    assert client.Teacher(local).concurrency == 2 and client.Teacher(hosted).concurrency == 8
+    assert client.Teacher(hosted, RunLimits(concurrency=3)).concurrency == 3
 
 
 def test_language_and_config_validation():
     with pytest.raises(ValueError, match="language"):
         GenerationConfig(language="fr")
-    assert "答案" in generate.direct_messages("q", "zh")[0]["content"]
+    assert "答案" in prompts.direct_messages("q", "zh")[0]["content"]
 
 
 def test_facade_reads_like_the_original_tutorial(tmp_path):
@@ -225,7 +237,7 @@ def test_facade_reads_like_the_original_tutorial(tmp_path):
         assert not gen.verify_answer(questions[1], gen.get_answer(questions[1]))
         solution = gen.solve(questions[1])
         assert solution is not None and gen.verify_answer(questions[1], solution)
-        assert gen.solutions[questions[1]]["method"] == "search"
+        assert gen.solutions[questions[1]].method == "search"
         with pytest.raises(ValueError, match="no golden answer"):
             gen.solve("an unknown question")
     gen.export_solutions(tmp_path / "solutions.json")
@@ -236,20 +248,20 @@ def test_facade_reads_like_the_original_tutorial(tmp_path):
 def test_worked_examples_go_in_as_earlier_turns_and_come_back_after_each_reset():
     from cotlib import CoTDataGenerator
 
-    messages = generate.direct_messages("What is 2 + 3?", "en")
+    messages = prompts.direct_messages("What is 2 + 3?", "en")
     turns = [(m["role"], m["content"]) for m in messages[1:-1]]
     assert messages[0]["role"] == "system" and messages[-1] == {"role": "user", "content": "What is 2 + 3?"}
-    assert turns == [(role, text) for q, a in generate.EXAMPLES["en"] for role, text in (("user", q), ("assistant", a))]
-    assert generate.continue_messages("q", ("Step 1: x",), "zh")[1:-1] == generate.direct_messages("q", "zh")[1:-1]
+    assert turns == [(role, text) for q, a in prompts.EXAMPLES["en"] for role, text in (("user", q), ("assistant", a))]
+    assert prompts.continue_messages("q", ("Step 1: x",), "zh")[1:-1] == prompts.direct_messages("q", "zh")[1:-1]
     world = AdditionWorld(2)
     with ScriptedLLM(world) as server:
-        agent = config.chat_agent(endpoint(server), generate.SYSTEM_PROMPTS["en"], temperature=0.0)
-        gen = CoTDataGenerator(agent, golden_answers=world.qa(), examples=generate.EXAMPLES["en"])
+        agent = config.chat_agent(endpoint(server), prompts.SYSTEM_PROMPTS["en"], temperature=0.0)
+        gen = CoTDataGenerator(agent, golden_answers=world.qa(), examples=prompts.EXAMPLES["en"])
         first, second = list(world.qa())
         gen.get_answer(first)
         gen.get_answer(second)
         sent = [m["content"] for m in server.requests[-1]["messages"]]
-    assert sent[1:-1] == [text for q, a in generate.EXAMPLES["en"] for text in (q, a)], "the examples, once each"
+    assert sent[1:-1] == [text for q, a in prompts.EXAMPLES["en"] for text in (q, a)], "the examples, once each"
     assert sent[-1] == second and first not in sent, "the previous question was forgotten"
 
 

@@ -61,7 +61,7 @@ def test_teacher_that_ignores_sigterm_is_killed(own_cache):
 
 def test_startup_failure_reports_the_log(own_cache, monkeypatch):
     monkeypatch.setattr(local, "server_command", lambda port, threads, ctx: ["python3", "-c", "import sys; print('boom'); sys.exit(3)"])
-    with pytest.raises(local.TeacherError, match="exited with code 3[^$]*boom"):
+    with pytest.raises(local.LocalTeacherError, match="exited with code 3[^$]*boom"):
         local.ensure_teacher(timeout=20)
 
 
@@ -95,13 +95,13 @@ def test_choose_teacher(own_cache, monkeypatch, student):
     monkeypatch.setenv("COTLIB_OFFLINE", "0")
     assert local.choose_teacher() == ("transformers", str(student))  # Colab's CPU runtime
     monkeypatch.setenv(local.ENV_TEACHER, "llama.cpp")
-    with pytest.raises(local.TeacherError, match="llama-cpp-python is not installed"):
+    with pytest.raises(local.LocalTeacherError, match="llama-cpp-python is not installed"):
         local.choose_teacher()
 
 
 def test_gguf_found_in_the_cache_without_the_wheel(own_cache, monkeypatch):
     monkeypatch.setattr(local, "find_spec", lambda name: None)
-    with pytest.raises(local.TeacherError, match="not found"):
+    with pytest.raises(local.LocalTeacherError, match="not found"):
         local.gguf_path()
     (own_cache / local.GGUF_NAME).write_bytes(b"GGUF")
     assert local.gguf_path() == own_cache / local.GGUF_NAME

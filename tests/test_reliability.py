@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cotlib import config, data, export, generate, hub, verify
-from cotlib.generate import GenerationConfig, RunLimits
+from cotlib import client, config, data, errors, export, generate, hub, solve, store, verify
+from cotlib.generate import CoTRecord, GenerationConfig, RunLimits
 from scripted_llm import AdditionWorld, ScriptedLLM, cli_generate
 
 FAULTS = ("429", "500", "503", "timeout", "truncated", "no_choices", "empty", "null_content")
@@ -89,7 +89,7 @@ def test_a_malformed_reply_is_retried_not_fatal(tmp_path, fault):
 def test_an_unexpected_error_in_one_question_is_its_failed_record(tmp_path, monkeypatch):
     world = AdditionWorld(4)
     pairs = data.load_qa(world.qa())
-    real = generate.solve_one
+    real = solve.solve_one
 
     async def flaky(pair, *args):
         if pair.id == pairs[1].id:
@@ -107,8 +107,8 @@ def test_an_unexpected_error_in_one_question_is_its_failed_record(tmp_path, monk
 
 
 def test_bugs_are_not_retried():
-    assert not generate._retryable(KeyError("x")) and not generate._retryable(TypeError("x"))
-    assert generate._retryable(generate.MalformedReply("x"))
+    assert not client.retryable(KeyError("x")) and not client.retryable(TypeError("x"))
+    assert client.retryable(errors.MalformedReply("x"))
 
 
 # ------------------------------------------------------------------------------------------------- the store
@@ -127,8 +127,8 @@ def test_a_failed_write_stops_the_run_loudly_and_keeps_what_was_saved(tmp_path, 
                 raise OSError(errno.ENOSPC, "No space left on device")
         return real_write(fd, payload)
 
-    monkeypatch.setattr(generate.os, "write", disk_full_on_third)
-    with ScriptedLLM(world) as server, pytest.raises(generate.StoreError, match="No space left"):
+    monkeypatch.setattr(store.os, "write", disk_full_on_third)
+    with ScriptedLLM(world) as server, pytest.raises(errors.StoreError, match="No space left"):
         generate.generate(data.load_qa(world.qa()), out, endpoint=endpoint(server),
                           limits=RunLimits(concurrency=1), progress=False)
     monkeypatch.undo()
@@ -138,10 +138,10 @@ def test_a_failed_write_stops_the_run_loudly_and_keeps_what_was_saved(tmp_path, 
 
 
 def test_a_short_write_is_never_success(tmp_path, monkeypatch):
-    store = generate.RecordStore(tmp_path / "s.jsonl")
-    monkeypatch.setattr(generate.os, "write", lambda fd, payload: len(payload) - 1)
-    with pytest.raises(generate.StoreError, match="short write"):
-        store.append({"id": "a", "config": "c"})
+    records = store.RecordStore(tmp_path / "s.jsonl")
+    monkeypatch.setattr(store.os, "write", lambda fd, payload: len(payload) - 1)
+    with pytest.raises(errors.StoreError, match="short write"):
+        records.append(CoTRecord(id="a", question="q", answer="1", method="failed", verified=False, config="c"))
 
 
 def test_a_damaged_line_anywhere_is_set_aside_and_its_question_redone(tmp_path):
