@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q pip==25.3
 	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PY) -m pip wheel -q --no-deps --no-cache-dir --find-links $(WHEELHOUSE) -w $(WHEELHOUSE) "$(LLAMA_CPP)"
-	$(PY) -m pip install -q --find-links $(WHEELHOUSE) -c constraints.txt -e ".[local,train,dev]"
+	$(PY) -m pip install -q --find-links $(WHEELHOUSE) -c constraints.txt -e ".[local,train,dev,ray]"
 	$(PY) -m pip check
 	touch $@
 

@@ -15,12 +15,13 @@ from datetime import date
 from pathlib import Path
 
 from cotlib import __version__
+from cotlib.store import load_records
 
 DIR = Path(__file__).with_name("data") / "checkpoints"
 #: chapter -> the files in outputs/ it reads, and which chapter writes each
 NEEDS: dict[int, dict[str, int]] = {
     3: {"qa_train.jsonl": 2, "qa_heldout.jsonl": 2},
-    4: {"cot_records.jsonl": 3, "qa_train.jsonl": 2},
+    4: {"cot_records.jsonl": 3, "step_label_records.jsonl": 3, "qa_train.jsonl": 2},
     5: {"cot_records.jsonl": 3, "alpaca_train.jsonl": 4, "alpaca_test.jsonl": 4},
     6: {"qa_heldout.jsonl": 2, "alpaca_train.jsonl": 4, "alpaca_test.jsonl": 4},
 }
@@ -50,12 +51,12 @@ def ensure(chapter: int, outputs: str | Path = "outputs") -> Path:
 def save(outputs: str | Path, dest: str | Path = DIR) -> Path:
     """Keep the files a pipeline run left in ``outputs`` as the bundled checkpoint, with a manifest."""
     outputs, dest = Path(outputs), Path(dest)
-    records = [json.loads(line) for line in (outputs / "cot_records.jsonl").read_text().splitlines() if line.strip()]
+    records = load_records(outputs / "cot_records.jsonl")
     dest.mkdir(parents=True, exist_ok=True)
     for name in FILES:
         shutil.copyfile(outputs / name, dest / name)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    made = {"teacher": ", ".join(sorted({r.get("teacher", "?") for r in records})), "date": date.today().isoformat(),
+    made = {"teacher": ", ".join(sorted({r.teacher or "?" for r in records})), "date": date.today().isoformat(),
             "cotlib": __version__, "commit": commit or None, "files": FILES}
     (dest / "manifest.json").write_text(json.dumps(made, indent=2) + "\n")
     return dest

@@ -105,21 +105,30 @@ def load_records(path: str | Path) -> list[CoTRecord]:
 
 
 def merge(sources: Iterable[str | Path], dest: str | Path) -> int:
-    """Append to ``dest`` every record of ``sources`` whose key it lacks; returns how many were added.
+    """Append the records of ``sources`` that ``dest`` lacks, keyed by (question id, config); the number appended.
+    A key already in ``dest``, or met earlier in ``sources``, is not appended again (the first record of a key wins).
 
-    The same guarantees as a run: nothing lost (each record is fsync'd before the next), nothing twice (keys already
-    in ``dest`` are skipped), and an interrupted merge can simply be run again.
+    Each source and ``dest`` are locked while merging (a store still being written fails fast), and every record is
+    appended through the store, so an interrupted merge leaves whole records behind and is simply run again.
     """
     store = RecordStore(dest)
     store.lock()
     try:
-        have = set(store.load())
+        done = set(store.load())
         added = 0
-        for source in sources:
-            for key, record in RecordStore(source).load().items():
-                if key not in have:
+        for path in sources:
+            if Path(path).resolve() == store.path.resolve():
+                continue
+            source = RecordStore(path)
+            source.lock()
+            try:
+                records = source.load()
+            finally:
+                source.unlock()
+            for key, record in records.items():
+                if key not in done:
                     store.append(record)
-                    have.add(key)
+                    done.add(key)
                     added += 1
         return added
     finally:

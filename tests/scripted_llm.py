@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from cotlib.sweep import draw_steps
+
 FAULTS = ("429", "500", "401", "timeout", "garbage", "empty")
 
 
@@ -169,6 +171,39 @@ class AdditionWorld:
         return "\n".join(self.wrong_from(a, b, len(steps) + 1)[len(steps):])
 
 
+class StepWorld:
+    """Questions "Q<i>: What is <a> + <b>?" whose solutions have ``steps`` steps, each wrong with probability ``p``.
+
+    A step after a wrong one is wrong too; the boxed answer is right only when every step is. A first attempt
+    (temperature 0) is drawn once per question (greedy is deterministic); resamples and rollouts are fresh draws
+    that continue the prefix they are given (a prefix holding a wrong step never recovers). The difficulty sweep of
+    bench/bench_search.py runs on it.
+    """
+
+    def __init__(self, n: int, p: float, steps: int = 6, seed: int = 0) -> None:
+        self.questions = {f"Q{i}: What is {100 + 7 * i} + {23 + 3 * i}?": (100 + 7 * i, 23 + 3 * i) for i in range(n)}
+        self.p, self.steps, self.seed = p, steps, seed
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+
+    def qa(self) -> dict[str, str]:
+        return {q: str(a + b) for q, (a, b) in self.questions.items()}
+
+    def draw(self, done: list[str], rng: random.Random, a: int, b: int) -> list[str]:
+        return draw_steps(done, rng, self.p, self.steps, a, b)
+
+    def __call__(self, body: dict) -> str:
+        user = body["messages"][-1]["content"]
+        question = next(q for q in self.questions if q in user)
+        a, b = self.questions[question]
+        prefix = re.search(r"beginning of a solution:\n(.*?)\n\nContinue", user, re.S)
+        done = prefix.group(1).split("\n") if prefix else []
+        if not prefix and body.get("temperature", 0) == 0:
+            return "\n".join(self.draw([], random.Random(f"{self.seed}:{question}"), a, b))
+        with self.lock:
+            return "\n".join(self.draw(done, self.rng, a, b))
+
+
 def cli_generate(world: AdditionWorld, server: ScriptedLLM, folder, output, concurrency: int = 2) -> list[str]:
     """The ``cotlib generate`` command line for ``world``'s questions (written to ``folder/qa.json``) on ``server``."""
     import json
@@ -181,18 +216,26 @@ def cli_generate(world: AdditionWorld, server: ScriptedLLM, folder, output, conc
             "--base-url", server.base_url, "--model", server.model, "--concurrency", str(concurrency), "--no-progress"]
 
 
-def serve_addition_world() -> None:
-    """``python tests/scripted_llm.py N LATENCY``: serve an AdditionWorld (every third question planted) in its
-    own process, printing the base URL; ``GET /v1/stats`` counts requests. Benchmarks use it so that the server's
-    CPU time is not the client's."""
+def serve_world() -> None:
+    """Serve a scripted world in its own process, printing the base URL; ``GET /v1/stats`` counts requests.
+    Benchmarks use it so that the server's CPU time is not the client's.
+
+    - ``python tests/scripted_llm.py N LATENCY [PERIOD]``: an AdditionWorld, every third question planted;
+    - ``python tests/scripted_llm.py step N LATENCY P``: a StepWorld.
+    """
     import sys
 
-    n, latency = int(sys.argv[1]), float(sys.argv[2])
-    world = AdditionWorld(n, planted={i: 2 + i % 4 for i in range(0, n, 3)})
+    if sys.argv[1] == "step":
+        n, latency, p = int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+        world = StepWorld(n, p)
+    else:
+        n, latency = int(sys.argv[1]), float(sys.argv[2])
+        period = int(sys.argv[3]) if len(sys.argv) > 3 else 4
+        world = AdditionWorld(n, planted={i: 2 + i % 4 for i in range(0, n, 3)}, period=period)
     with ScriptedLLM(world, latency=latency) as server:
         print(server.base_url, flush=True)
         threading.Event().wait()
 
 
 if __name__ == "__main__":
-    serve_addition_world()
+    serve_world()
