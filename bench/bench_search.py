@@ -9,7 +9,7 @@ step spoils the rest, and rollouts continue from the prefix they are given. For 
    16): calls and wall time per verified sample for ``resample``, ``omega`` and ``adaptive``; the default must stay
    within 15% of the better pure policy on every setting.
 
-Run: .venv/bin/python bench/bench_search.py [--questions 128] [--latency 0.05] [--sim 3000]
+Run: .venv/bin/python bench/bench_search.py [--questions 768] [--latency 0.01] [--sim 3000]
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ def run_engine(server: Server, policy: str, concurrency: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--questions", type=int, default=128)
-    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--questions", type=int, default=768, help="per engine run (fewer: noisier at p = 0.3)")
+    parser.add_argument("--latency", type=float, default=0.01)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--sim", type=int, default=3000, help="simulated questions per threshold setting")
     args = parser.parse_args()

@@ -17,11 +17,11 @@ import sys
 
 CHILD = r"""
 import json, resource, sys, tempfile, time
-from cotlib import data, local, train
+from cotlib import data, hardware, train
 from datasets import Dataset
 
 steps = int(sys.argv[1])
-cfg = train.TrainConfig.for_machine(cuda=False, cpu_checkpoint=str(local.student_checkpoint()), max_steps=steps,
+cfg = train.TrainConfig.for_setup(hardware.recommend(hardware.detect()), max_steps=steps,
                                     save_steps=10_000, output_dir=tempfile.mkdtemp())
 model, tokenizer, path = train.load_model(cfg)
 rows = [{"instruction": p.question, "input": "", "output": f"Step 1: work it out.\nThe answer is \\boxed{{{p.answer}}}."}

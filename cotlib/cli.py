@@ -272,11 +272,9 @@ def _push(args: argparse.Namespace) -> int:
 
 
 def _train_config(args: argparse.Namespace) -> TrainConfig:
-    """The [train] settings on this machine's base: the GPU recipe, or the CPU one on the local student."""
-    import torch
-
-    cuda = torch.cuda.is_available()
-    base = TrainConfig.for_machine(cuda, cpu_checkpoint=None if cuda else str(local.student_checkpoint()))
+    """The [train] settings on this machine's base (``hardware.recommend``): the GPU recipe, or the CPU one on the
+    local student."""
+    base = TrainConfig.for_machine()
     return _settings(args, "train", train=base)[0]
 
 

@@ -8,17 +8,16 @@ HTML export) shows the final state. Anywhere else it is plain tqdm on stderr.
 from __future__ import annotations
 
 import io
+import sys
 from typing import Any
 
 from tqdm.std import tqdm
 
 
 def in_notebook() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
+    """Running in a Jupyter kernel? (A kernel has IPython loaded: elsewhere, importing it would cost half a second.)"""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
     return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-GPU_MODEL = "unsloth/Qwen2.5-1.5B-Instruct-bnb-4bit"
+from cotlib.hardware import GPU_MODEL, HardwareReport, TrainingSetup, detect, recommend
+
 TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -39,11 +40,25 @@ class TrainConfig:
     target_modules: tuple[str, ...] = TARGET_MODULES
 
     @classmethod
-    def for_machine(cls, cuda: bool, cpu_checkpoint: str | None = None, **overrides: Any) -> TrainConfig:
-        """GPU: the original recipe. CPU: the small local model in full precision, plain AdamW, shorter rows, and
-        more, smaller updates at a higher learning rate: enough to learn the answer format in about three minutes."""
-        if cuda:
-            return cls(**overrides)
-        base = dict(model_name=cpu_checkpoint or "", max_seq_length=512, load_in_4bit=False, optim="adamw_torch",
-                    learning_rate=2e-3, grad_accum=2, max_steps=50, warmup_steps=5, save_steps=25, eval_steps=10)
+    def for_setup(cls, setup: TrainingSetup, cpu_checkpoint: str | None = None, **overrides: Any) -> TrainConfig:
+        """The recipe for a recommended setup (:func:`cotlib.hardware.recommend`, the one source of the model,
+        sequence length, batch size and precision). On a GPU: the original tutorial's hyperparameters. On the CPU:
+        the local student (``cpu_checkpoint``, default :func:`cotlib.local.student_checkpoint`) in full precision,
+        plain AdamW, and more, smaller updates at a higher learning rate: enough to learn the answer format in
+        about three minutes."""
+        base: dict[str, Any] = dict(max_seq_length=setup.max_seq_length, batch_size=setup.batch_size,
+                                    load_in_4bit=setup.load_in_4bit, model_name=setup.model)
+        if setup.device == "cpu":
+            if cpu_checkpoint is None and "model_name" not in overrides:
+                from cotlib.local import student_checkpoint
+
+                cpu_checkpoint = str(student_checkpoint())
+            base.update(model_name=cpu_checkpoint or "", optim="adamw_torch", learning_rate=2e-3, grad_accum=2,
+                        max_steps=50, warmup_steps=5, save_steps=25, eval_steps=10)
         return cls(**{**base, **overrides})
+
+    @classmethod
+    def for_machine(cls, report: HardwareReport | None = None, cpu_checkpoint: str | None = None,
+                    **overrides: Any) -> TrainConfig:
+        """:meth:`for_setup` for this machine (or the given report): what ``cotlib doctor`` and chapter 1 recommend."""
+        return cls.for_setup(recommend(report or detect()), cpu_checkpoint, **overrides)

@@ -127,7 +127,6 @@ class OmegaSearch:
         self.candidates: list[tuple[str, int]] = []  # (verified solution, steps of the prefix it continued)
         self.trace: list[dict] = []
         self.n_rollouts = 0
-        self.first_error: int | None = None  # the first wrong step of the first attempt, once located
 
     def node(self, steps: tuple[str, ...]) -> Node:
         if steps not in self.tree:
@@ -201,14 +200,12 @@ class OmegaSearch:
             tried += 1
 
     async def omega(self, first: tuple[str, ...]) -> None:
-        """OmegaPRM from the wrong first attempt (its first wrong step, if located, goes to ``first_error``)."""
+        """OmegaPRM from the wrong first attempt: bisect it, then roll out from good prefixes (or, collecting step
+        labels, bisect wrong rollouts by Q + U) until done."""
         if first:
-            good, bad = await self.bisect((), first)
+            good, _ = await self.bisect((), first)
             if good == 0 and not self.done and self.node(()).mc == 0:
                 await self.estimate(())  # nothing after step 0 looked good: is the empty prefix good at all?
-            if bad == good + 1 and self.node(first[:good]).mc > 0:
-                self.first_error = bad
-                self.trace.append({"event": "first_error", "step": bad, "text": first[good]})
         while not self.done:
             pool = [(prefix, rest) for prefix, rest in self.wrong if self.node(prefix).mc > 0]
             if self.p.collect_step_labels and pool:
@@ -221,6 +218,15 @@ class OmegaSearch:
             start = max(good_nodes, key=lambda n: (n.mc, len(n.steps))).steps if good_nodes else ()
             self.trace.append({"event": "retry", "prefix_steps": len(start)})
             await self.estimate(start)
+
+    def first_error(self, first: tuple[str, ...]) -> int | None:
+        """The first wrong step of the first attempt, if what was probed pins it down: a good prefix (some rollout
+        from it verified) followed by a bad one (every rollout from it failed; the attempt itself is bad)."""
+        for k in range(len(first)):
+            good, bad = self.tree.get(first[:k]), self.tree.get(first[: k + 1])
+            if good and good.mc > 0 and bad and bad.rollouts and bad.mc == 0:
+                return k + 1
+        return None
 
     async def run(self, first_solution: str) -> SearchResult:
         """Search from a wrong first solution until a verified one is found (or, collecting step labels, until the
@@ -238,11 +244,14 @@ class OmegaSearch:
                 await self.omega(first)
         except BudgetExceeded:
             self.trace.append({"event": "budget_exhausted"})
+        first_error = self.first_error(first)
+        if first_error:
+            self.trace.append({"event": "first_error", "step": first_error, "text": first[first_error - 1]})
         labels = [
             {"steps": list(n.steps), "mc": round(n.mc, 3), "rollouts": n.rollouts, "label": "+" if n.mc > 0 else "-"}
             for n in sorted(self.tree.values(), key=lambda n: len(n.steps))
             if n.steps and n.rollouts
         ]
         best, at = min(self.candidates, key=lambda c: len(c[0])) if self.candidates else (None, None)
-        return SearchResult(best, [c for c, _ in self.candidates], self.first_error, labels, self.trace, self.n_rollouts,
+        return SearchResult(best, [c for c, _ in self.candidates], first_error, labels, self.trace, self.n_rollouts,
                             escalated, at, self.tree)

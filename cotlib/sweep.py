@@ -8,10 +8,10 @@ Chapter 3's sweep and bench/bench_search.py use it; tests/scripted_llm.py serves
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cotlib.errors import BudgetExceeded
 from cotlib.search import OmegaSearch, SearchParams
@@ -68,10 +68,20 @@ def simulate(params: SearchParams, p: float, questions: int = 1000, budget: int 
         return used, result.best is not None
 
     for _ in range(questions):
-        used, ok = asyncio.run(solve())
+        used, ok = _drive(solve())
         calls, verified = calls + used, verified + ok
     label = params.policy if params.policy != "adaptive" else f"adaptive (escalate after {params.escalate_after})"
     return Outcome(label, p, questions, verified, calls)
+
+
+def _drive(coroutine: Any) -> Any:
+    """Run a coroutine that never waits on real I/O (so also inside Jupyter's running event loop)."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise RuntimeError("the simulated search waited on real I/O")
 
 
 def compare(ps: Sequence[float] = (0.05, 0.15, 0.3), policies: Sequence[SearchParams] | None = None,

@@ -206,10 +206,7 @@ def test_help_and_settings_load_no_training_stack():
 
 
 def test_train_then_eval_on_the_local_student(tmp_path):
-    import torch
-
-    cuda = torch.cuda.is_available()
-    machine = TrainConfig.for_machine(cuda, cpu_checkpoint=None if cuda else str(local.student_checkpoint()))
+    machine = TrainConfig.for_machine()
     rows = (BUNDLED / "alpaca_train.jsonl").read_text().splitlines()
     (tmp_path / "train.jsonl").write_text("\n".join(rows[:8]) + "\n")
     (tmp_path / "test.jsonl").write_text("\n".join(rows[-4:]) + "\n")

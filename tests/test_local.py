@@ -130,6 +130,6 @@ def test_transformers_serve_teacher_without_llama_cpp(own_cache, monkeypatch, st
                                 cfg=generate.GenerationConfig(max_calls_per_question=2, max_new_tokens=48))
     records = generate.load_records(own_cache / "records.jsonl")
     assert summary.generated == 2 and summary.usage.calls >= 2
-    assert {r["teacher"] for r in records} == {teacher.model}
+    assert {r.teacher for r in records} == {teacher.model}
     assert local.ensure_teacher().pid == teacher.pid  # reused
     assert local.stop_teacher() and not local.port_in_use(teacher.port)

@@ -65,3 +65,19 @@ def test_the_camel_adapter_reads_a_real_chat_agent():
     agent = config.chat_agent(endpoint, "You solve problems.")
     seen = datagen.endpoint_of(agent)
     assert (seen.base_url, seen.model, seen.api_key.reveal()) == ("http://127.0.0.1:9/v1", "some-model", "sk-secret")
+
+
+def test_the_trace_view_separates_the_first_attempts_search_from_later_probes():
+    from cotlib import view
+
+    trace = [{"event": "resample", "n": 1}, {"event": "escalate"},
+             {"event": "bisect", "mid": 1, "mc": 0.5, "good": 1, "bad": 2},
+             {"event": "first_error", "step": 2, "text": "Step 2: wrong."},
+             {"event": "select", "prefix_steps": 1, "rollout_steps": 2},
+             {"event": "bisect", "mid": 2, "mc": 0.0, "good": 1, "bad": 2}]
+    record = CoTRecord.from_json({**V1, "first_attempt": "Step 1: fine.\nStep 2: wrong.\n\\boxed{5}", "first_error_step": 2,
+                                  "trace": trace, "escalated": True})
+    html = view.trace_html(record)
+    assert html.count("<tr><td>") == 1 and "1 fresh sample(s) first, then the binary search" in html
+    assert "Then 1 more probe(s) on wrong rollouts" in html
+    assert html.count("background:#fee2e2") == 1 and html.count("background:#dcfce7") == 1

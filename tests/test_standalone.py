@@ -21,11 +21,11 @@ def test_bundled_checkpoint_loads_and_is_the_pipelines_own():
     demo = data.bundled("demo")
     assert train == data.split(demo, "train") and heldout == data.split(demo, "heldout")
     records = generate.load_records(checkpoints.DIR / "cot_records.jsonl")
-    assert records and {r["teacher"] for r in records} == set(made["teacher"].split(", "))
+    assert records and {r.teacher for r in records} == set(made["teacher"].split(", "))
     splits = export.read_splits(checkpoints.DIR)
     rows = splits["train"] + splits["test"]
     assert {r["instruction"] for r in rows if r["method"] != "reference"} == {
-        r["question"] for r in export.select(records).records}
+        r.question for r in export.select(records).records}
     assert len(rows) >= 200 and splits["test"], "offline, reference solutions make a dataset worth training on"
     assert all(r["teacher"] == export.REFERENCE_TEACHER for r in rows if r["method"] == "reference")
 
@@ -66,8 +66,11 @@ def test_chapter_runs_alone_in_an_empty_folder(path, tmp_path, no_teacher):
         assert "using the bundled checkpoint" in said
     if path.stem == "03_cot_generation":  # the method working for real, on the 135M offline teacher
         records = generate.load_records(folder / "outputs" / "cot_records.jsonl")
-        assert {"direct", "search", "failed"} <= {r["method"] for r in records}
-        assert any(r["first_error_step"] for r in records if r["method"] == "search")
+        assert {"direct", "search", "failed"} <= {r.method for r in records}
+        assert any(r.escalated for r in records) and all(r.found_at_prefix is not None for r in records
+                                                          if r.method == "search")
+        labelled = generate.load_records(folder / "outputs" / "step_label_records.jsonl")
+        assert any(r.first_error_step for r in labelled) and export.to_prm(labelled)
     if path.stem == "06_unsloth_sft":
         assert "published chapter 4's export" in said
         report = json.loads((folder / "outputs" / "sft_report.json").read_text())

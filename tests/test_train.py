@@ -5,6 +5,7 @@ import json
 import pytest
 
 from cotlib import data, local, train
+from cotlib.hardware import SMALL_GPU_MODEL, HardwareReport, recommend
 from cotlib.train import TrainConfig, plan_vram
 
 
@@ -48,14 +49,33 @@ def test_alpaca_prompt_ends_with_eos_for_training_only():
         train.formatting_func("")
 
 
+def gpu_report(vram_gb):
+    """A machine with a CUDA GPU of ``vram_gb`` GB (None: no GPU)."""
+    gpu = vram_gb is not None
+    return HardwareReport("Linux", "3.13.0", "2.14.1", "12.8" if gpu else None, "NVIDIA test GPU" if gpu else None,
+                          vram_gb, gpu, 16, 64.0)
+
+
+@pytest.mark.parametrize("vram_gb", [None, 4.0, 8.0, 24.0])
+def test_the_training_setup_has_one_source(vram_gb):
+    """TrainConfig takes the model, sequence length, batch and precision from hardware.recommend."""
+    report = gpu_report(vram_gb)
+    setup, cfg = recommend(report), TrainConfig.for_machine(report, cpu_checkpoint="/ckpt")
+    assert (cfg.max_seq_length, cfg.batch_size, cfg.load_in_4bit) == (setup.max_seq_length, setup.batch_size,
+                                                                    setup.load_in_4bit)
+    assert cfg.model_name == ("/ckpt" if vram_gb is None else setup.model)
+    if vram_gb == 4.0:
+        assert (cfg.model_name, cfg.batch_size, cfg.max_seq_length) == (SMALL_GPU_MODEL, 1, 1024)
+
+
 def test_backend_choice_and_machine_configs(monkeypatch):
     assert train.backend() == "unsloth (CPU mode)"  # this machine: Unsloth installed, no GPU
     monkeypatch.setenv("COTLIB_NO_UNSLOTH", "1")
     assert train.backend() == "transformers + peft"
-    gpu = TrainConfig.for_machine(cuda=True)
+    gpu = TrainConfig.for_machine(gpu_report(8.0))
     assert (gpu.model_name, gpu.load_in_4bit, gpu.optim, gpu.learning_rate, gpu.max_steps) == (
         train.GPU_MODEL, True, "adamw_8bit", 2e-4, 30)
-    cpu = TrainConfig.for_machine(cuda=False, cpu_checkpoint="/ckpt", max_steps=3)
+    cpu = TrainConfig.for_machine(gpu_report(None), cpu_checkpoint="/ckpt", max_steps=3)
     assert (cpu.model_name, cpu.load_in_4bit, cpu.optim, cpu.max_steps) == ("/ckpt", False, "adamw_torch", 3)
     assert (cpu.r, cpu.lora_alpha, cpu.batch_size, cpu.grad_accum, cpu.seed) == (16, 16, 2, 2, 3407)
     assert gpu.grad_accum == 4 and cpu.learning_rate > gpu.learning_rate
@@ -72,7 +92,7 @@ def test_adapter_save_and_reload_give_the_same_model(tmp_path, monkeypatch):
     import torch
 
     monkeypatch.setattr(train, "backend", lambda: "transformers + peft")
-    cfg = TrainConfig.for_machine(cuda=False, cpu_checkpoint=str(local.student_checkpoint()))
+    cfg = TrainConfig.for_machine(gpu_report(None))
     model, tokenizer, path = train.load_model(cfg)
     assert path == "transformers + peft"
     torch.manual_seed(0)
@@ -92,7 +112,7 @@ def test_transformers_peft_path_trains_on_cpu(tmp_path, monkeypatch):
     from datasets import Dataset
 
     monkeypatch.setenv("COTLIB_NO_UNSLOTH", "1")
-    cfg = TrainConfig.for_machine(cuda=False, cpu_checkpoint=str(local.student_checkpoint()), max_steps=3,
+    cfg = TrainConfig.for_machine(gpu_report(None), max_steps=3,
                                   output_dir=str(tmp_path / "out"), save_steps=3)
     model, tokenizer, path = train.load_model(cfg)
     rows = [{"instruction": f"What is {i} + {i}?", "input": "", "output": f"\\\\boxed{{{2 * i}}}"} for i in range(8)]
