@@ -571,11 +571,11 @@ def route_client(endpoint: str) -> None:
     """Make huggingface_hub's shared HTTP client send requests for https://huggingface.co to ``endpoint``.
 
     Needed for ``DatasetCard.push_to_hub``, whose ``validate()`` posts to the hard-coded Hub URL; call it once in the
-    client process (after setting ``HF_ENDPOINT``). Uses huggingface_hub's public ``set_client_factory``.
+    client process (after setting ``HF_ENDPOINT``). Uses huggingface_hub's public ``set_client_factory`` with a client
+    of our own (as huggingface_hub's default one: redirects followed, no timeout) that reroutes those requests.
     """
     import httpx
     from huggingface_hub import set_client_factory
-    from huggingface_hub.utils._http import default_client_factory
 
     target = httpx.URL(endpoint)
 
@@ -585,9 +585,7 @@ def route_client(endpoint: str) -> None:
             request.headers["Host"] = target.netloc.decode()
 
     def factory() -> httpx.Client:
-        client = default_client_factory()
-        client.event_hooks = {**client.event_hooks, "request": [*client.event_hooks["request"], reroute]}
-        return client
+        return httpx.Client(event_hooks={"request": [reroute]}, follow_redirects=True, timeout=None)
 
     set_client_factory(factory)
 
