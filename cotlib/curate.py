@@ -58,17 +58,18 @@ def _keep(selection: Selection, keep: Callable[[CoTRecord], str | None]) -> Sele
     return Selection(kept, dropped)
 
 
-def pass_rates(records: Iterable[CoTRecord]) -> dict[str, tuple[int, int]]:
+def pass_rates(records: Iterable[CoTRecord], min_samples: int = 4) -> dict[str, tuple[int, int]]:
     """``{question id: (verified samples, samples)}`` from records: the first attempt and every fresh sample the
-    search drew (``resample`` events; a search stops at the first verified sample, so this is a lower bound on
-    how often the teacher solves it)."""
+    search drew (``resample`` events). A search stops at its first verified sample, so a rate is a lower bound, and
+    a question answered right at once has one sample: questions with fewer than ``min_samples`` get no rate (a
+    difficulty filter keeps them; sample them k times to rate them all, as LIMO and OpenThoughts do)."""
     rates: dict[str, tuple[int, int]] = {}
     for r in records:
         samples = 1 + sum(e.get("event") == "resample" for e in r.trace)
         solved = int(r.method == "direct") + int(r.method == "search" and r.found_at_prefix == 0)
         done, total = rates.get(r.id, (0, 0))
         rates[r.id] = (done + solved, total + samples)
-    return rates
+    return {key: rate for key, rate in rates.items() if rate[1] >= min_samples}
 
 
 def by_difficulty(selection: Selection, rates: Mapping[str, tuple[int, int]], low: float = 0.0,

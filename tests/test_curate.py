@@ -13,8 +13,8 @@ def rec(i, question, solution="Step 1: done.\nThe answer is \\boxed{1}.", reason
 def test_difficulty_keeps_the_sometimes_solved():
     records = [rec(0, "always?"), rec(1, "sometimes?", method="search", trace=[{"event": "resample"}] * 3),
                rec(2, "never?")]
+    assert curate.pass_rates(records[:2]) == {"q1": (1, 4)}  # q0: one sample, too few to rate
     rates = {**curate.pass_rates(records[:2]), "q0": (4, 4), "q2": (0, 4)}
-    assert rates["q1"] == (1, 4)  # the wrong first attempt, 2 wrong resamples, the verified one
     kept = curate.by_difficulty(Selection(records), rates)
     assert [r.id for r in kept.records] == ["q1"]
     assert kept.dropped == {"too easy (always solved)": 1, "too hard (never solved)": 1}
@@ -57,3 +57,12 @@ def test_filters_chain_and_keep_earlier_reasons():
     chained = curate.dedupe(curate.by_trace(sel))
     assert chained.dropped["not verified"] == 1 and len(chained.records) == 1
     assert "dropped: not verified" in chained.summary()
+
+
+def test_the_card_lists_what_curation_dropped():
+    from cotlib import hub
+
+    sel = curate.dedupe(Selection([rec(0, "What is 1 × 1?"), rec(1, "what is 1 × 1?")]))
+    card = str(hub.build_card("me/x", 1, sel.records, curation=dict(sel.dropped)))
+    assert "## Curation" in card and "| duplicate question | 1 |" in card
+    assert "## Curation" not in str(hub.build_card("me/x", 1, sel.records))
