@@ -32,9 +32,9 @@ async def measure(pairs: list[data.QAPair], samples: int, max_new_tokens: int, c
     async def one(pair: data.QAPair) -> dict:
         messages = prompts.direct_messages(pair.question, pair.meta["lang"])
         usage = client.Usage()
-        texts = await asyncio.gather(teacher.complete(messages, cfg.temperature, usage),
-                                     *(teacher.complete(messages, cfg.rollout_temperature, usage) for _ in range(samples)))
-        ok = [(await asyncio.to_thread(verify.check, t, pair.answer)).correct for t in texts]
+        replies = await asyncio.gather(teacher.complete(messages, cfg.temperature, usage),
+                                       *(teacher.complete(messages, cfg.rollout_temperature, usage) for _ in range(samples)))
+        ok = [(await asyncio.to_thread(verify.check, r.answer, pair.answer)).correct for r in replies]
         return {"id": pair.id, "type": pair.meta["type"], "tier": pair.meta["tier"], "lang": pair.meta["lang"],
                 "greedy": ok[0], "sampled": sum(ok[1:]), "samples": samples, "tokens_out": usage.tokens_out}
 

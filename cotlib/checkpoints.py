@@ -21,7 +21,7 @@ DIR = Path(__file__).with_name("data") / "checkpoints"
 #: chapter -> the files in outputs/ it reads, and which chapter writes each
 NEEDS: dict[int, dict[str, int]] = {
     3: {"qa_train.jsonl": 2, "qa_heldout.jsonl": 2},
-    4: {"cot_records.jsonl": 3, "step_label_records.jsonl": 3, "qa_train.jsonl": 2},
+    4: {"cot_records.jsonl": 3, "step_label_records.jsonl": 3, "qa_train.jsonl": 2, "qa_heldout.jsonl": 2},
     5: {"cot_records.jsonl": 3, "alpaca_train.jsonl": 4, "alpaca_test.jsonl": 4},
     6: {"qa_heldout.jsonl": 2, "alpaca_train.jsonl": 4, "alpaca_test.jsonl": 4},
 }

@@ -18,6 +18,7 @@ from typing import Any
 import openai
 
 from cotlib import config as cfgmod
+from cotlib import reasoning
 from cotlib.errors import AuthError, MalformedReply, RunBudgetExceeded, TeacherError, TransientError
 
 
@@ -40,14 +41,16 @@ class RunLimits:
 class Usage:
     calls: int = 0
     tokens_in: int = 0
-    tokens_out: int = 0
+    tokens_out: int = 0  # completion tokens, reasoning included (what providers bill as output)
     retries: int = 0
+    tokens_reasoning: int = 0  # the part of tokens_out spent on reasoning traces
 
     def add(self, other: Usage) -> None:
         self.calls += other.calls
         self.tokens_in += other.tokens_in
         self.tokens_out += other.tokens_out
         self.retries += other.retries
+        self.tokens_reasoning += other.tokens_reasoning
 
 
 class RateLimiter:
@@ -115,15 +118,18 @@ def retryable(err: BaseException) -> bool:
                             TransientError, json.JSONDecodeError))
 
 
-def reply_text(reply: Any) -> str:
-    """The text of a chat completion, or :class:`MalformedReply` (no choices, no message, null or empty content)."""
+def reply_parts(reply: Any) -> reasoning.Reply:
+    """A chat completion's answer and reasoning trace (:mod:`cotlib.reasoning`), or :class:`MalformedReply` (no
+    choices, no message, no content; a trace cut off by the token limit is a reply, not a fault)."""
     choices = getattr(reply, "choices", None)
     if not choices:
         raise MalformedReply("a reply with no choices")
-    text = getattr(getattr(choices[0], "message", None), "content", None)
-    if not isinstance(text, str) or not text.strip():
+    message = getattr(choices[0], "message", None)
+    content = getattr(message, "content", None)
+    parts = reasoning.split(content if isinstance(content, str) else None, reasoning.reasoning_field(message))
+    if not parts.answer.strip() and not parts.cut_off:
         raise MalformedReply("a reply with empty or missing message content")
-    return text
+    return parts
 
 
 def default_concurrency(endpoint: cfgmod.Endpoint) -> int:
@@ -177,8 +183,9 @@ class Teacher:
             raise RunBudgetExceeded(f"run budget of {lim.max_tokens} tokens reached")
 
     async def complete(self, messages: list[dict[str, str]], temperature: float, usage: Usage,
-                       priority: float = 0) -> str:
-        """One chat completion's text; counts into ``usage`` (the question's) and the run's usage."""
+                       priority: float = 0) -> reasoning.Reply:
+        """One chat completion (its answer, and its reasoning trace if the model sent one); counts into ``usage``
+        (the question's) and the run's usage."""
         if self._slots is None:
             self._slots = PrioritySlots(self.concurrency)
             self._limiter = RateLimiter(self.limits.requests_per_minute)
@@ -192,7 +199,7 @@ class Teacher:
                 await self._limiter.wait()  # type: ignore[union-attr]
                 try:
                     reply = await asyncio.wait_for(backend.arun(messages), timeout=self.limits.timeout)
-                    text = reply_text(reply)
+                    parts = reply_parts(reply)
                 except BaseException as err:  # noqa: BLE001 (classified below; cancellation re-raised)
                     if isinstance(err, asyncio.CancelledError) or not retryable(err):
                         if isinstance(err, openai.APIStatusError) and err.status_code in (401, 403):
@@ -205,11 +212,13 @@ class Teacher:
                 else:
                     tokens_in = getattr(reply.usage, "prompt_tokens", 0) or 0
                     tokens_out = getattr(reply.usage, "completion_tokens", 0) or 0
+                    thinking = reasoning.reasoning_tokens(reply.usage, parts, tokens_out)
                     for u in (usage, self.usage):
                         u.calls += 1
                         u.tokens_in += tokens_in
                         u.tokens_out += tokens_out
-                    return text
+                        u.tokens_reasoning += thinking
+                    return parts
             finally:
                 self._slots.release()
             usage.retries += 1

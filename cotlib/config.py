@@ -41,6 +41,10 @@ PROVIDERS: dict[str, tuple[str, str]] = {
     "deepseek": ("https://api.deepseek.com/v1", "deepseek-chat"),
     "ollama": ("http://localhost:11434/v1", "qwen2.5:1.5b"),
     "vllm": ("http://localhost:8000/v1", "Qwen/Qwen2.5-1.5B-Instruct"),
+    # Reasoning teachers (cotlib.reasoning keeps their trace apart from the answer):
+    "deepseek-reasoner": ("https://api.deepseek.com/v1", "deepseek-reasoner"),  # trace in `reasoning_content`
+    "modelscope-qwq": ("https://api-inference.modelscope.cn/v1", "Qwen/QwQ-32B"),  # a field or <think> tags
+    "vllm-reasoning": ("http://localhost:8000/v1", "Qwen/Qwen3-8B"),  # `vllm serve … --reasoning-parser qwen3`: `reasoning`
 }
 
 

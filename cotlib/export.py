@@ -99,9 +99,18 @@ def _meta(record: CoTRecord) -> dict[str, Any]:
             "teacher": record.teacher}
 
 
-def to_alpaca(selection: Selection, metadata: bool = False) -> list[dict]:
-    """``{"instruction": question, "input": "", "output": solution}`` as in the original tutorial (+ metadata)."""
-    return [{"instruction": r.question, "input": "", "output": r.text, **(_meta(r) if metadata else {})}
+def _output(record: CoTRecord, reasoning: bool) -> str:
+    """The text to train on; with ``reasoning``, a reasoning teacher's trace first, as ``<think>…</think>`` (the
+    form s1 and OpenThoughts train on)."""
+    if reasoning and record.reasoning:
+        return f"<think>\n{record.reasoning}\n</think>\n\n{record.text}"
+    return record.text or ""
+
+
+def to_alpaca(selection: Selection, metadata: bool = False, reasoning: bool = False) -> list[dict]:
+    """``{"instruction": question, "input": "", "output": solution}`` as in the original tutorial (+ metadata; with
+    ``reasoning``, the teacher's trace before the solution)."""
+    return [{"instruction": r.question, "input": "", "output": _output(r, reasoning), **(_meta(r) if metadata else {})}
             for r in selection.records]
 
 
@@ -110,10 +119,18 @@ def from_qa_pairs(pairs: dict[str, str]) -> list[dict]:
     return [{"instruction": q, "input": "", "output": a} for q, a in pairs.items()]
 
 
-def to_chat(selection: Selection, system: str = SYSTEM_PROMPT, metadata: bool = False) -> list[dict]:
-    """``{"messages": [system, user, assistant]}`` rows for chat templates."""
+def to_chat(selection: Selection, system: str = SYSTEM_PROMPT, metadata: bool = False,
+            reasoning: bool = False) -> list[dict]:
+    """``{"messages": [system, user, assistant]}`` rows for chat templates (with ``reasoning``: the trace first)."""
     return [{"messages": [{"role": "system", "content": system}, {"role": "user", "content": r.question},
-                          {"role": "assistant", "content": r.text}], **(_meta(r) if metadata else {})}
+                          {"role": "assistant", "content": _output(r, reasoning)}], **(_meta(r) if metadata else {})}
+            for r in selection.records]
+
+
+def to_sharegpt(selection: Selection, reasoning: bool = False) -> list[dict]:
+    """``{"conversations": [{"from": "human", "value": …}, {"from": "gpt", "value": …}]}``: the ShareGPT form that
+    Unsloth's ``standardize_data_formats`` (and LLaMA-Factory) read."""
+    return [{"conversations": [{"from": "human", "value": r.question}, {"from": "gpt", "value": _output(r, reasoning)}]}
             for r in selection.records]
 
 

@@ -116,9 +116,10 @@ def size_category(rows: int) -> str:
 
 def build_card(repo_id: str, rows: int, records: Sequence[Any], languages: Sequence[str] = ("en",),
                license: str = "apache-2.0", pretty_name: str | None = None, reference_rows: int = 0,
-               run_config: dict[str, Any] | None = None) -> Any:
+               run_config: dict[str, Any] | None = None, curation: dict[str, int] | None = None) -> Any:
     """A ``DatasetCard`` with valid metadata and a body saying how the data was made (from chapter 3's records, and
-    how many rows are reference solutions rather than the teacher's); with ``run_config`` (a config file as
+    how many rows are reference solutions rather than the teacher's); ``curation`` (reason -> rows dropped, as
+    ``Selection.dropped`` counts them) becomes a "Curation" table; with ``run_config`` (a config file as
     ``cotlib generate`` saves it), a "Reproduce this dataset" section shows it and its command line."""
     from huggingface_hub import DatasetCard, DatasetCardData
 
@@ -156,6 +157,9 @@ def build_card(repo_id: str, rows: int, records: Sequence[Any], languages: Seque
         "those kept failing, by rollouts from a correct prefix after a binary search for the first wrong step. `rationalized`: the teacher was shown the golden answer "
         "(treat with care). `reference`: a worked solution written by the question generator itself, added because "
         "the offline teacher verified too few; it shows the format, not the teacher's reasoning.", "",
+        *(["## Curation", "", "What was dropped before this dataset was written, and why:", "",
+            "| reason | rows dropped |", "|---|---|", *[f"| {reason} | {n} |" for reason, n in curation.items()], ""]
+          if curation else []),
         "## Schema", "", "| column | description |", "|---|---|",
         *[f"| `{c}` | {d} |" for c, d in COLUMNS.items()], "",
         "## Load it", "", "```python", "from datasets import load_dataset", "",

@@ -1,8 +1,8 @@
 """The generation record: what chapter 3 produces for one question, and what chapters 4 and 5 read.
 
 :class:`CoTRecord` is one line of a record store (JSONL). ``schema`` is its version; :meth:`CoTRecord.from_json`
-reads every earlier version (version 1 had no ``schema`` field and no ``escalated``/``found_at_prefix``) and names the
-record and field when one is malformed.
+reads every earlier version (version 1 had no ``schema`` field and no ``escalated``/``found_at_prefix``; version 2 no
+``reasoning``/``tokens_reasoning``) and names the record and field when one is malformed.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from cotlib.errors import RecordError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 METHODS = ("direct", "search", "rationalized", "failed", "reference")
 
 
@@ -34,7 +34,8 @@ class CoTRecord:
     answer: str  # the golden answer
     method: str  # one of METHODS
     verified: bool
-    solution: str | None = None  # the verified solution (None when there is none)
+    solution: str | None = None  # the verified solution (None when there is none): the answer, never the trace
+    reasoning: str | None = None  # a reasoning teacher's trace of the solution (else of the first attempt)
     config: str = ""  # hash of the generation config + teacher + prompts: the store key with ``id``
     teacher: str = ""
     language: str = "en"
@@ -52,7 +53,8 @@ class CoTRecord:
     calls: int = 0
     retries: int = 0
     tokens_in: int = 0
-    tokens_out: int = 0
+    tokens_out: int = 0  # reasoning included
+    tokens_reasoning: int = 0
     latency_s: float = 0.0
     schema: int = SCHEMA_VERSION
 
@@ -80,11 +82,11 @@ class CoTRecord:
             return f"field 'method' must be one of {METHODS}, not {self.method!r}"
         if not isinstance(self.verified, bool):  # "false", "0" or [0] must not pass for verified
             return f"field 'verified' must be true or false, not {self.verified!r}"
-        for name in ("solution", "first_attempt", "best_attempt", "extracted"):
+        for name in ("solution", "reasoning", "first_attempt", "best_attempt", "extracted"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 return f"field {name!r} must be text, not {type(value).__name__}"
-        for name in ("calls", "retries", "tokens_in", "tokens_out", "rollouts"):  # the dataset card sums them
+        for name in ("calls", "retries", "tokens_in", "tokens_out", "tokens_reasoning", "rollouts"):  # the dataset card sums them
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 return f"field {name!r} must be a count, not {value!r}"

@@ -12,12 +12,14 @@ import json
 import time
 from dataclasses import asdict, dataclass
 
-from cotlib import prompts, search, verify
+from cotlib import prompts, reasoning, search, verify
 from cotlib.client import Teacher, Usage
 from cotlib.data import QAPair
 from cotlib.errors import BudgetExceeded, RunBudgetExceeded
+from cotlib.reasoning import Reply
 from cotlib.records import CoTRecord
 from cotlib.search import SearchParams
+from cotlib.verify import Verdict
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,9 @@ async def solve_one(pair: QAPair, teacher: Teacher, cfg: GenerationConfig, confi
 
     search_cap = cfg.max_calls_per_question - (1 if cfg.rationalize else 0)  # keep a call for the last resort
 
-    async def call(messages: list[dict[str, str]], temperature: float, cap: int = search_cap) -> str:
+    traces: dict[str, str | None] = {}  # answer text -> its reasoning trace (reasoning teachers)
+
+    async def call(messages: list[dict[str, str]], temperature: float, cap: int = search_cap) -> Reply:
         nonlocal started
         if started >= cap or (
             cfg.max_tokens_per_question is not None and usage.tokens_in + usage.tokens_out >= cfg.max_tokens_per_question
@@ -70,18 +74,26 @@ async def solve_one(pair: QAPair, teacher: Teacher, cfg: GenerationConfig, confi
     async def rollout(prefix: tuple[str, ...], n: int) -> list[str]:
         messages = (prompts.continue_messages(pair.question, prefix, cfg.language) if prefix
                     else prompts.direct_messages(pair.question, cfg.language))
-        texts = await asyncio.gather(*(call(messages, cfg.rollout_temperature) for _ in range(n)), return_exceptions=True)
-        if any(isinstance(t, RunBudgetExceeded) for t in texts):
-            raise next(t for t in texts if isinstance(t, RunBudgetExceeded))
-        done = [t for t in texts if isinstance(t, str)]
+        replies = await asyncio.gather(*(call(messages, cfg.rollout_temperature) for _ in range(n)),
+                                       return_exceptions=True)
+        if any(isinstance(r, RunBudgetExceeded) for r in replies):
+            raise next(r for r in replies if isinstance(r, RunBudgetExceeded))
+        done = [r for r in replies if isinstance(r, Reply)]
         if not done:
-            first_error = next(t for t in texts if isinstance(t, BaseException))
-            raise first_error
+            raise next(r for r in replies if isinstance(r, BaseException))
         prefix_text = search.join_steps(list(prefix))
-        return [f"{prefix_text}\n{t.strip()}" if prefix else t for t in done]
+        texts = []
+        for r in done:  # a reasoning model thinks again, then writes the rest: its answer continues the prefix
+            text = f"{prefix_text}\n{r.answer.strip()}" if prefix else r.answer
+            traces[text] = r.reasoning
+            texts.append(text)
+        return texts
 
-    attempt = await call(prompts.direct_messages(pair.question, cfg.language), cfg.temperature)
-    verdict = await asyncio.to_thread(verify.check, attempt, pair.answer)  # never on the event loop
+    first = await call(prompts.direct_messages(pair.question, cfg.language), cfg.temperature)
+    attempt = first.answer
+    traces[attempt] = first.reasoning
+    verdict = (Verdict(False, None, "extraction", reasoning.CUT_OFF) if first.cut_off
+               else await asyncio.to_thread(verify.check, attempt, pair.answer))  # never on the event loop
     result = None
     if verdict.correct:
         method, solution = "direct", attempt
@@ -90,8 +102,10 @@ async def solve_one(pair: QAPair, teacher: Teacher, cfg: GenerationConfig, confi
         method, solution = ("search", result.best) if result.best else ("failed", None)
         if solution is None and cfg.rationalize:
             try:
-                hinted = await call(prompts.hint_messages(pair.question, pair.answer, cfg.language), cfg.temperature,
-                                    cap=cfg.max_calls_per_question)
+                hint = await call(prompts.hint_messages(pair.question, pair.answer, cfg.language), cfg.temperature,
+                                  cap=cfg.max_calls_per_question)
+                hinted = hint.answer
+                traces[hinted] = hint.reasoning
                 leaks = any(phrase in hinted.lower() for phrase in prompts.HINT_LEAKS)
                 if not leaks and await _is_correct(hinted, pair.answer):
                     method, solution = "rationalized", hinted
@@ -102,6 +116,7 @@ async def solve_one(pair: QAPair, teacher: Teacher, cfg: GenerationConfig, confi
         id=pair.id, config=config_key, question=pair.question, answer=pair.answer, teacher=teacher.model,
         language=cfg.language, meta=pair.meta, solution=solution, verified=solution is not None and final.correct,
         method=method, extracted=final.extracted, verdict_reason=final.reason, first_attempt=attempt,
+        reasoning=traces.get(solution) if solution else traces.get(attempt),
         best_attempt=None if solution else attempt,
         first_error_step=result.first_error_step if result else None,
         escalated=result.escalated if result else False,
@@ -109,6 +124,7 @@ async def solve_one(pair: QAPair, teacher: Teacher, cfg: GenerationConfig, confi
         rollouts=result.rollouts if result else 0,
         step_labels=result.step_labels if result else [], trace=result.trace if result else [],
         calls=usage.calls, retries=usage.retries, tokens_in=usage.tokens_in, tokens_out=usage.tokens_out,
+        tokens_reasoning=usage.tokens_reasoning,
         latency_s=round(time.perf_counter() - start, 3),
     )
 

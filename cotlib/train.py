@@ -84,6 +84,59 @@ def formatting_func(eos_token: str):
     return apply
 
 
+#: Where a prompt's question and answer start: ChatML's turn markers (SmolLM2 and Qwen2.5 both use ChatML) and the
+#: Alpaca headings. The response-only loss trains on what follows the answer marker and masks everything else.
+MARKERS = {"chat": ("<|im_start|>user\n", "<|im_start|>assistant\n"), "alpaca": ("### Instruction:\n", "### Response:\n")}
+
+
+def with_chat_template(tokenizer: Any, model_name: str) -> Any:
+    """The student's chat template: Unsloth's ``get_chat_template`` (``qwen-2.5`` for Qwen, ``chatml`` otherwise)
+    where Unsloth runs, else the tokenizer's own (SmolLM2's GGUF carries its ChatML template)."""
+    if _unsloth_available():
+        from unsloth.chat_templates import get_chat_template
+
+        return get_chat_template(tokenizer, chat_template="qwen-2.5" if "qwen" in model_name.lower() else "chatml")
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError(f"{model_name} has no chat template: use the Alpaca path")
+    return tokenizer
+
+
+def chat_formatting_func(tokenizer: Any):
+    """A batched ``dataset.map`` function turning chapter 4's ``messages`` rows into a ``text`` column through the
+    chat template (the template closes each turn with its end token, so generation learns to stop)."""
+
+    def apply(batch: dict[str, list]) -> dict[str, list[str]]:
+        return {"text": [tokenizer.apply_chat_template(m, tokenize=False) for m in batch["messages"]]}
+
+    return apply
+
+
+def chat_prompt(tokenizer: Any, question: str) -> str:
+    """The chat-template prompt of one question (the system message chapter 4's chat rows carry), ready for the
+    assistant's answer."""
+    from cotlib.export import SYSTEM_PROMPT
+
+    return tokenizer.apply_chat_template([{"role": "system", "content": SYSTEM_PROMPT},
+                                          {"role": "user", "content": question}],
+                                         tokenize=False, add_generation_prompt=True)
+
+
+def response_only_labels(input_ids: Sequence[int], marker: Sequence[int]) -> list[int]:
+    """Labels that train only on the last assistant turn: -100 up to and including the last ``marker`` (the
+    assistant part's token ids), the tokens themselves after it; all -100 when the marker is missing."""
+    for start in range(len(input_ids) - len(marker), -1, -1):
+        if list(input_ids[start:start + len(marker)]) == list(marker):
+            cut = start + len(marker)
+            return [-100] * cut + list(input_ids[cut:])
+    return [-100] * len(input_ids)
+
+
+def trained_text(trainer: Any, tokenizer: Any, index: int = 0) -> str:
+    """What the loss sees of one training row: the tokens whose label is not masked (-100), decoded."""
+    row = trainer.train_dataset[index]
+    return tokenizer.decode([t for t, label in zip(row["input_ids"], row["labels"]) if label != -100])
+
+
 # ------------------------------------------------------------------------------------------------ the VRAM plan
 
 
@@ -278,31 +331,47 @@ def needs_plain_trainer() -> bool:
     return backend() == "transformers + peft" and not torch.cuda.is_available()
 
 
-def make_trainer(model: Any, tokenizer: Any, dataset: Any, cfg: TrainConfig, eval_dataset: Any = None) -> Any:
+def make_trainer(model: Any, tokenizer: Any, dataset: Any, cfg: TrainConfig, eval_dataset: Any = None,
+                 chat: bool = False) -> Any:
     """TRL's SFTTrainer with today's API (SFTConfig with max_length set explicitly, processing_class), or, where
-    :func:`needs_plain_trainer`, transformers' Trainer on the same ``text`` column and hyperparameters."""
+    :func:`needs_plain_trainer`, transformers' Trainer on the same ``text`` column and hyperparameters. With
+    ``cfg.train_on_responses_only`` the loss sees only the answers (Unsloth's ``train_on_responses_only``; the plain
+    path masks the same way); ``chat`` says the rows went through the chat template (else: the Alpaca prompt)."""
     evaluate = eval_dataset is not None
+    instruction_part, response_part = MARKERS["chat" if chat else "alpaca"]
     if needs_plain_trainer():
         from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
 
-        def tokenize(ds: Any) -> Any:
-            return ds.map(lambda b: tokenizer(b["text"], truncation=True, max_length=cfg.max_seq_length),
-                          batched=True, remove_columns=ds.column_names)
+        from transformers import DataCollatorForSeq2Seq
 
+        marker = tokenizer(response_part, add_special_tokens=False)["input_ids"]
+
+        def tokenize(ds: Any) -> Any:
+            def encode(batch: dict[str, list[str]]) -> dict[str, list]:
+                out = tokenizer(batch["text"], truncation=True, max_length=cfg.max_seq_length)
+                if cfg.train_on_responses_only:
+                    out["labels"] = [response_only_labels(ids, marker) for ids in out["input_ids"]]
+                return out
+
+            return ds.map(encode, batched=True, remove_columns=ds.column_names)
+
+        collator = (DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100) if cfg.train_on_responses_only
+                    else DataCollatorForLanguageModeling(tokenizer, mlm=False))
         return Trainer(model=model, args=TrainingArguments(**training_args(cfg, evaluate)),
                        train_dataset=tokenize(dataset), eval_dataset=tokenize(eval_dataset) if evaluate else None,
-                       data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False), processing_class=tokenizer)
+                       data_collator=collator, processing_class=tokenizer)
     from trl import SFTConfig, SFTTrainer
 
     args = SFTConfig(**training_args(cfg, evaluate), max_length=cfg.max_seq_length, dataset_text_field="text",
                      packing=False)
     trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=dataset, eval_dataset=eval_dataset,
                          args=args)
-    if cfg.train_on_responses_only and backend().startswith("unsloth"):
+    if cfg.train_on_responses_only:
+        if not backend().startswith("unsloth"):
+            raise ValueError("train_on_responses_only on a GPU needs Unsloth (the CPU path masks by itself)")
         from unsloth.chat_templates import train_on_responses_only
 
-        trainer = train_on_responses_only(trainer, instruction_part="### Instruction:\n",
-                                          response_part="### Response:\n")
+        trainer = train_on_responses_only(trainer, instruction_part=instruction_part, response_part=response_part)
     return trainer
 
 
@@ -366,14 +435,17 @@ def _streamer(tokenizer: Any) -> Any:
     return OneOutputStreamer()
 
 
-def _complete(model: Any, tokenizer: Any, questions: Sequence[str], max_new_tokens: int, streamer: Any = None) -> list[str]:
-    """Greedy completions of the Alpaca prompts (left-padded), stopped at EOS or at the prompt's next heading."""
+def _complete(model: Any, tokenizer: Any, questions: Sequence[str], max_new_tokens: int, streamer: Any = None,
+              chat: bool = False) -> list[str]:
+    """Greedy completions of the Alpaca prompts, or of the chat-template prompts with ``chat`` (left-padded),
+    stopped at EOS or at the Alpaca prompt's next heading."""
     import torch
 
+    prompts = [chat_prompt(tokenizer, q) if chat else format_alpaca(q) for q in questions]
     side, tokenizer.padding_side = tokenizer.padding_side, "left"  # new tokens must follow every prompt directly
     try:
-        inputs = tokenizer([format_alpaca(q) for q in questions], return_tensors="pt",
-                           padding=len(questions) > 1).to(model.device)
+        inputs = tokenizer(prompts, return_tensors="pt", padding=len(questions) > 1,
+                           add_special_tokens=not chat).to(model.device)  # a chat prompt has its special tokens
         with torch.no_grad():
             out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                  stop_strings=list(SECTION_MARKERS), tokenizer=tokenizer, streamer=streamer,
@@ -384,17 +456,19 @@ def _complete(model: Any, tokenizer: Any, questions: Sequence[str], max_new_toke
     return [cut_at_markers(text) for text in tokenizer.batch_decode(new, skip_special_tokens=True)]
 
 
-def generate_answer(model: Any, tokenizer: Any, question: str, max_new_tokens: int = 200, streamer: bool = False) -> str:
-    """Greedy completion of the Alpaca prompt, stopped at EOS or at the prompt's next heading (optionally streamed
-    into one output as it is produced)."""
-    return _complete(model, tokenizer, [question], max_new_tokens, _streamer(tokenizer) if streamer else None)[0]
+def generate_answer(model: Any, tokenizer: Any, question: str, max_new_tokens: int = 200, streamer: bool = False,
+                    chat: bool = False) -> str:
+    """Greedy completion of the Alpaca prompt (the chat template's with ``chat``), stopped at EOS or at the Alpaca
+    prompt's next heading (optionally streamed into one output as it is produced)."""
+    return _complete(model, tokenizer, [question], max_new_tokens, _streamer(tokenizer) if streamer else None, chat)[0]
 
 
 def generate_answers(model: Any, tokenizer: Any, questions: Sequence[str], max_new_tokens: int = 160,
-                     batch_size: int = 16) -> list[str]:
+                     batch_size: int = 16, chat: bool = False) -> list[str]:
     """Greedy answers to many questions, ``batch_size`` at a time, each stopped like :func:`generate_answer`."""
     return [answer for start in range(0, len(questions), batch_size)
-            for answer in _complete(model, tokenizer, questions[start : start + batch_size], max_new_tokens)]
+            for answer in _complete(model, tokenizer, questions[start : start + batch_size], max_new_tokens,
+                                    chat=chat)]
 
 
 @dataclass(frozen=True)
@@ -408,9 +482,10 @@ class Evaluation:
 
 
 def evaluate(model: Any, tokenizer: Any, pairs: Sequence[Any], max_new_tokens: int = 160,
-             batch_size: int = 16) -> tuple[Evaluation, list[str]]:
-    """Score greedy answers to held-out questions with ``verify.check``; returns the scores and the answers."""
-    answers = generate_answers(model, tokenizer, [p.question for p in pairs], max_new_tokens, batch_size)
+             batch_size: int = 16, chat: bool = False) -> tuple[Evaluation, list[str]]:
+    """Score greedy answers to held-out questions with ``verify.check`` (prompted through the chat template with
+    ``chat``); returns the scores and the answers."""
+    answers = generate_answers(model, tokenizer, [p.question for p in pairs], max_new_tokens, batch_size, chat)
     correct = [verify.check(a, p.answer).correct for a, p in zip(answers, pairs)]
     scores = Evaluation(
         accuracy=round(sum(correct) / len(pairs), 4),

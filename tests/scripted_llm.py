@@ -74,13 +74,19 @@ class ScriptedLLM:
                     time.sleep(outer.timeout_sleep)
                 if fault == "garbage":
                     return self.send(200, b"{this is not json")
-                text = "" if fault == "empty" else None if fault == "null_content" else outer.reply(body)
+                reply = "" if fault == "empty" else None if fault == "null_content" else outer.reply(body)
+                # a reply is the content, or a dict of message fields (a reasoning model's "reasoning_content")
+                message = {"role": "assistant", **(reply if isinstance(reply, dict) else {"content": reply})}
+                reasoning_tokens = message.pop("reasoning_tokens", None)
+                written = len(message.get("content") or "") + len(message.get("reasoning_content") or "")
                 prompt = " ".join(str(m.get("content", "")) for m in body.get("messages", []))
+                usage = {"prompt_tokens": len(prompt) // 4 + 1, "completion_tokens": written // 4 + 1,
+                         "total_tokens": len(prompt) // 4 + written // 4 + 2}
+                if reasoning_tokens is not None:
+                    usage["completion_tokens_details"] = {"reasoning_tokens": reasoning_tokens}
                 self.send(200, json.dumps({
                     "id": "cmpl-1", "object": "chat.completion", "created": int(time.time()), "model": outer.model,
-                    "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
-                    "usage": {"prompt_tokens": len(prompt) // 4 + 1, "completion_tokens": len(text or "") // 4 + 1,
-                              "total_tokens": len(prompt) // 4 + len(text or "") // 4 + 2},
+                    "choices": [{"index": 0, "finish_reason": "stop", "message": message}], "usage": usage,
                 }).encode())
 
         class Server(ThreadingHTTPServer):
