@@ -22,7 +22,7 @@ DIR = Path(__file__).with_name("data") / "checkpoints"
 NEEDS: dict[int, dict[str, int]] = {
     3: {"qa_train.jsonl": 2, "qa_heldout.jsonl": 2},
     4: {"cot_records.jsonl": 3, "step_label_records.jsonl": 3, "qa_train.jsonl": 2, "qa_heldout.jsonl": 2},
-    5: {"cot_records.jsonl": 3, "alpaca_train.jsonl": 4, "alpaca_test.jsonl": 4},
+    5: {"cot_records.jsonl": 3, "alpaca_train.jsonl": 4, "alpaca_test.jsonl": 4, "curation.json": 4},
     6: {"qa_heldout.jsonl": 2, "alpaca_train.jsonl": 4, "alpaca_test.jsonl": 4},
 }
 FILES = sorted({name for files in NEEDS.values() for name in files})

@@ -261,8 +261,10 @@ def _push(args: argparse.Namespace) -> int:
     rows = sum(len(split) for split in splits.values())
     references = sum(row.get("method") == "reference" for split in splits.values() for row in split)
     languages = args.languages or sorted({r.language for r in records}) or ["en"]
+    curation_file = Path(args.outputs) / "curation.json"  # what chapter 4 (or curate) dropped, and why
+    curation = json.loads(curation_file.read_text()) if curation_file.is_file() else None
     card = hub.build_card(connection.repo_id, rows, records, languages=languages, pretty_name=args.pretty_name,
-                          reference_rows=references, run_config=run_config)
+                          reference_rows=references, run_config=run_config, curation=curation)
     if any(secret in str(card) for secret in _secrets(connection.token)):
         raise errors.HubError("the card would show a token or a key from the environment or .env: nothing pushed")
     url = hub.push_dataset(export.to_dataset(splits), connection.repo_id, card=card, private=args.private,

@@ -34,7 +34,7 @@ def test_ensure_copies_only_what_is_missing_and_says_so(tmp_path, capsys):
     (tmp_path / "cot_records.jsonl").write_text("")  # chapter 3 ran here: its file is kept as it is
     checkpoints.ensure(5, tmp_path)
     said = capsys.readouterr().out
-    assert said.count("\n") == 1 and "alpaca_train.jsonl, alpaca_test.jsonl not in" in said and "chapter 4 not run" in said
+    assert said.count("\n") == 1 and "alpaca_train.jsonl, alpaca_test.jsonl, curation.json not in" in said and "chapter 4 not run" in said
     assert (tmp_path / "cot_records.jsonl").read_text() == ""
     assert (tmp_path / "alpaca_train.jsonl").read_bytes() == (checkpoints.DIR / "alpaca_train.jsonl").read_bytes()
     checkpoints.ensure(5, tmp_path)
