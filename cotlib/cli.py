@@ -22,7 +22,7 @@ from typing import Any
 from cotlib import __version__, config, errors, flags, hardware, local
 from cotlib.recipe import TrainConfig
 
-EXPORT_FORMATS = ("alpaca", "chat", "prm")
+EXPORT_FORMATS = ("alpaca", "chat", "sharegpt", "prm")
 RUN_SECTIONS = ("teacher", "generation", "limits")  # what a generation run's saved settings hold
 NOTES = {  # a few words for the flags whose name is not enough
     "base_url": "OpenAI-compatible URL or provider name; unset: the COTLIB_* settings (or the local teacher)",
@@ -57,6 +57,7 @@ class ExportSettings:
     include_unverified: bool = False
     include_rationalized: bool = True
     metadata: bool = True
+    reasoning: bool = False  # a reasoning teacher's trace before each answer, as <think>…</think>
 
     def __post_init__(self) -> None:
         if not set(self.formats) <= set(EXPORT_FORMATS):
@@ -208,11 +209,14 @@ def _export(args: argparse.Namespace) -> int:
         print(f"{what:<32} {count}")
     files: dict[str, list[dict]] = {}
     if "alpaca" in settings.formats:  # as chapter 4: alpaca.json plain, the splits with metadata
-        split = export.train_test_split(export.to_alpaca(selection, metadata=settings.metadata), settings.test_fraction)
-        files |= {"alpaca.json": export.to_alpaca(selection), "alpaca_train.jsonl": split["train"],
-                  "alpaca_test.jsonl": split["test"]}
+        rows = export.to_alpaca(selection, metadata=settings.metadata, reasoning=settings.reasoning)
+        split = export.train_test_split(rows, settings.test_fraction)
+        files |= {"alpaca.json": export.to_alpaca(selection, reasoning=settings.reasoning),
+                  "alpaca_train.jsonl": split["train"], "alpaca_test.jsonl": split["test"]}
     if "chat" in settings.formats:
-        files["chat.jsonl"] = export.to_chat(selection)
+        files["chat.jsonl"] = export.to_chat(selection, reasoning=settings.reasoning)
+    if "sharegpt" in settings.formats:
+        files["sharegpt.jsonl"] = export.to_sharegpt(selection, reasoning=settings.reasoning)
     if "prm" in settings.formats:
         files["prm.jsonl"] = export.to_prm(records)
     for name, rows in files.items():

@@ -62,7 +62,8 @@ def pass_rates(records: Iterable[CoTRecord], min_samples: int = 4) -> dict[str, 
     """``{question id: (verified samples, samples)}`` from records: the first attempt and every fresh sample the
     search drew (``resample`` events). A search stops at its first verified sample, so a rate is a lower bound, and
     a question answered right at once has one sample: questions with fewer than ``min_samples`` get no rate (a
-    difficulty filter keeps them; sample them k times to rate them all, as LIMO and OpenThoughts do)."""
+    difficulty filter keeps them). To rate them all, sample each k times, as LIMO and OpenThoughts do:
+    :func:`cotlib.generate.pass_rates`."""
     rates: dict[str, tuple[int, int]] = {}
     for r in records:
         samples = 1 + sum(e.get("event") == "resample" for e in r.trace)

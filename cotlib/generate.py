@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import openai
 
 from cotlib import config as cfgmod
+from cotlib import prompts, verify
 from cotlib.client import RunLimits, Teacher, Usage
 from cotlib.data import QAPair
 from cotlib.errors import AuthError, RunBudgetExceeded, StoreError, TeacherError
@@ -32,8 +33,8 @@ from cotlib.search import SearchParams
 from cotlib.solve import GenerationConfig, failed_record, solve_one
 from cotlib.store import RecordStore, load_records
 
-__all__ = ["CoTRecord", "GenerationConfig", "RunLimits", "RunSummary", "SearchParams", "agenerate", "cost", "estimate",
-           "generate", "load_records", "run_sync"]
+__all__ = ["CoTRecord", "GenerationConfig", "RunLimits", "RunSummary", "SearchParams", "agenerate", "apass_rates", "cost",
+           "estimate", "generate", "load_records", "pass_rates", "run_sync"]
 
 T = TypeVar("T")
 #: Example price table, USD per million tokens (input, output). Pass your own to ``estimate``/``RunLimits``.
@@ -189,6 +190,34 @@ def run_sync(make_coro: Callable[[], Coroutine[Any, Any, T]]) -> T:
     if "error" in box:
         raise box["error"]
     return box["result"]
+
+
+async def apass_rates(pairs: Iterable[QAPair], k: int = 4, endpoint: cfgmod.Endpoint | None = None,
+                      cfg: GenerationConfig = GenerationConfig(),
+                      limits: RunLimits = RunLimits()) -> dict[str, tuple[int, int]]:
+    """Difficulty for curation (:func:`cotlib.curate.by_difficulty`): ``k`` fresh samples per question at the
+    rollout temperature, each verified; ``{question id: (verified, k)}``. A question whose requests failed for good
+    gets no rate (and is kept by the filter)."""
+    teacher = Teacher(endpoint or cfgmod.resolve(cfgmod.load_settings()), limits, cfg.max_new_tokens)
+
+    async def one(pair: QAPair) -> tuple[str, tuple[int, int]] | None:
+        messages = prompts.direct_messages(pair.question, cfg.language)
+        replies = await asyncio.gather(*(teacher.complete(messages, cfg.rollout_temperature, Usage()) for _ in range(k)),
+                                       return_exceptions=True)
+        if any(isinstance(r, BaseException) for r in replies):
+            return None
+        verdicts = [await asyncio.to_thread(verify.check, r.answer, pair.answer) for r in replies if not r.cut_off]
+        return pair.id, (sum(v.correct for v in verdicts), k)
+
+    try:
+        return dict(r for r in await asyncio.gather(*(one(p) for p in pairs)) if r is not None)
+    finally:
+        await teacher.aclose()
+
+
+def pass_rates(pairs: Iterable[QAPair], k: int = 4, **kwargs: Any) -> dict[str, tuple[int, int]]:
+    """Synchronous :func:`apass_rates`; also works inside Jupyter's running event loop."""
+    return run_sync(lambda: apass_rates(list(pairs), k, **kwargs))
 
 
 def generate(pairs: Iterable[QAPair], output: str | Path, **kwargs: Any) -> RunSummary:

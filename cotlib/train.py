@@ -101,6 +101,15 @@ def with_chat_template(tokenizer: Any, model_name: str) -> Any:
     return tokenizer
 
 
+def to_messages(batch: dict[str, list[str]]) -> dict[str, list]:
+    """A batched ``dataset.map`` function turning Alpaca columns into chapter 4's chat ``messages`` (system, user,
+    assistant), for datasets published in the Alpaca form."""
+    from cotlib.export import SYSTEM_PROMPT
+
+    return {"messages": [[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": q},
+                          {"role": "assistant", "content": a}] for q, a in zip(batch["instruction"], batch["output"])]}
+
+
 def chat_formatting_func(tokenizer: Any):
     """A batched ``dataset.map`` function turning chapter 4's ``messages`` rows into a ``text`` column through the
     chat template (the template closes each turn with its end token, so generation learns to stop)."""

@@ -149,7 +149,7 @@ def test_export_writes_chapter_4s_files(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "of which reference solutions" in out and "dropped: not verified" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alpaca.json", "alpaca_test.jsonl", "alpaca_train.jsonl",
-                                                          "chat.jsonl", "prm.jsonl"]
+                                                          "chat.jsonl", "prm.jsonl", "sharegpt.jsonl"]
     for name in ("alpaca_train.jsonl", "alpaca_test.jsonl"):  # the bundled checkpoint was made by chapter 4
         assert (tmp_path / name).read_text() == (BUNDLED / name).read_text()
     assert cli.main(["export", "--records", str(tmp_path / "none.jsonl"), "--output-dir", str(tmp_path)]) == 2

@@ -66,3 +66,19 @@ def test_the_card_lists_what_curation_dropped():
     card = str(hub.build_card("me/x", 1, sel.records, curation=dict(sel.dropped)))
     assert "## Curation" in card and "| duplicate question | 1 |" in card
     assert "## Curation" not in str(hub.build_card("me/x", 1, sel.records))
+
+
+def test_pass_rates_from_k_fresh_samples():
+    from cotlib import config, generate
+    from scripted_llm import AdditionWorld, ScriptedLLM
+
+    world = AdditionWorld(3, hopeless={2}, period=2)  # a fresh sample is right every second time; question 2 never
+    with ScriptedLLM(world) as server:
+        endpoint = config.Endpoint(server.base_url, server.model, config.Secret("x"))
+        rates = generate.pass_rates(data.load_qa(world.qa()), k=4, endpoint=endpoint,
+                                    limits=generate.RunLimits(concurrency=1))
+    by_question = {p.question: rates[p.id] for p in data.load_qa(world.qa())}
+    assert sorted(by_question.values()) == [(0, 4), (2, 4), (2, 4)]
+    kept = curate.by_difficulty(Selection([rec(i, q) for i, q in enumerate(by_question)]),
+                                {f"q{i}": r for i, r in enumerate(by_question.values())})
+    assert len(kept.records) == 2 and kept.dropped == {"too hard (never solved)": 1}
