@@ -15,19 +15,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
-import json
 import logging
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from scripted_llm import AdditionWorld  # noqa: E402
+from scripted_llm import AdditionWorld, ServedWorld  # noqa: E402
 
 from cotlib import client, config, data, generate, prompts, verify  # noqa: E402
 
@@ -43,34 +40,12 @@ def camel_generator_class():
     return module.CoTDataGenerator
 
 
-class Server:
-    """The scripted server in its own process, so its CPU time is not the client's (as with a real API)."""
-
-    def __init__(self, questions: int, latency: float, period: int) -> None:
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "scripted_llm.py"), str(questions),
-                                      str(latency), str(period)], stdout=subprocess.PIPE, text=True)
-        self.base_url = self.proc.stdout.readline().strip()
-        self.world = AdditionWorld(questions, period=period)  # the same questions and answers as the server's
-
-    def requests(self) -> int:
-        with urllib.request.urlopen(self.base_url + "/stats") as resp:
-            return json.load(resp)["requests"]
-
-    def __enter__(self) -> Server:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.proc.terminate()
-        self.proc.wait()
-
-
-def run_camel(server: Server, search_limit: int) -> dict:
+def run_camel(server: ServedWorld, qa: dict[str, str], search_limit: int) -> dict:
     from camel.agents import ChatAgent
 
     endpoint = config.Endpoint(server.base_url, "scripted-teacher", config.Secret("x"), 32768)
     make = lambda t: ChatAgent(system_message="You are a genius at slow-thinking data and code",  # noqa: E731
                                model=config.create_model(endpoint, temperature=t), token_limit=32768)
-    qa = server.world.qa()
     generator = camel_generator_class()(generator_agent=make(0.8), verifier_agent=make(0.0), golden_answers=qa,
                                         search_limit=search_limit)
     before, start = server.requests(), time.perf_counter()
@@ -81,10 +56,10 @@ def run_camel(server: Server, search_limit: int) -> dict:
     return {"wall": time.perf_counter() - start, "calls": server.requests() - before, "verified": verified}
 
 
-def run_cotlib(server: Server, concurrency: int) -> dict:
+def run_cotlib(server: ServedWorld, qa: dict[str, str], concurrency: int) -> dict:
     endpoint = config.Endpoint(server.base_url, "scripted-teacher", config.Secret("x"))
     limits = generate.RunLimits(concurrency=concurrency)
-    pairs = data.load_qa(server.world.qa())
+    pairs = data.load_qa(qa)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         teacher = client.Teacher(endpoint, limits)
@@ -106,10 +81,11 @@ def main() -> None:
     logging.disable(logging.WARNING)  # camel warns about unknown model ids
 
     search_limit = (24 - 2) // 2  # camel: 2 calls for the direct attempt, 2 per search iteration
-    with Server(args.questions, args.latency, args.period) as server:
-        camel = run_camel(server, search_limit)
-    with Server(args.questions, args.latency, args.period) as server:
-        ours = run_cotlib(server, args.concurrency)
+    qa = AdditionWorld(args.questions, period=args.period).qa()  # the served world's questions and answers
+    with ServedWorld(args.questions, args.latency, args.period) as server:
+        camel = run_camel(server, qa, search_limit)
+    with ServedWorld(args.questions, args.latency, args.period) as server:
+        ours = run_cotlib(server, qa, args.concurrency)
     rounds = -(-ours["calls"] // args.concurrency)  # each slot finishes at most one call per latency
     ideal = rounds * args.latency
     n = args.questions

@@ -15,18 +15,15 @@ Run: .venv/bin/python bench/bench_search.py [--questions 768] [--latency 0.01] [
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from scripted_llm import StepWorld  # noqa: E402
+from scripted_llm import ServedWorld, StepWorld  # noqa: E402
 
 from cotlib import config, data, generate  # noqa: E402
 from cotlib.search import SearchParams  # noqa: E402
@@ -37,26 +34,10 @@ POLICIES = ("resample", "omega", "adaptive")
 BUDGET = generate.GenerationConfig().max_calls_per_question
 
 
-class Server:
-    def __init__(self, questions: int, latency: float, p: float) -> None:
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "scripted_llm.py"), "step", str(questions),
-                                      str(latency), str(p)], stdout=subprocess.PIPE, text=True)
-        self.base_url = self.proc.stdout.readline().strip()
-        self.qa = StepWorld(questions, p).qa()
-
-    def requests(self) -> int:
-        with urllib.request.urlopen(self.base_url + "/stats") as resp:
-            return json.load(resp)["requests"]
-
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait()
-
-
-def run_engine(server: Server, policy: str, concurrency: int) -> dict:
+def run_engine(server: ServedWorld, qa: dict[str, str], policy: str, concurrency: int) -> dict:
     endpoint = config.Endpoint(server.base_url, "scripted-teacher", config.Secret("x"))
     cfg = generate.GenerationConfig(search=SearchParams(policy=policy))
-    pairs = data.load_qa(server.qa)
+    pairs = data.load_qa(qa)
     with tempfile.TemporaryDirectory() as tmp:
         before, start = server.requests(), time.perf_counter()
         summary = generate.generate(pairs, Path(tmp) / "out.jsonl", endpoint=endpoint, cfg=cfg,
@@ -90,11 +71,9 @@ def main() -> None:
     print(f"{'p':>5} {'policy':<9} {'calls/verified':>15} {'ms/verified':>12} {'verified':>9}")
     worst = 0.0
     for p in PS:
-        server = Server(args.questions, args.latency, p)
-        try:
-            rows = {name: run_engine(server, name, args.concurrency) for name in POLICIES}
-        finally:
-            server.close()
+        qa = StepWorld(args.questions, p).qa()
+        with ServedWorld("step", args.questions, args.latency, p) as server:
+            rows = {name: run_engine(server, qa, name, args.concurrency) for name in POLICIES}
         for name, r in rows.items():
             print(f"{p:5.2f} {name:<9} {r['calls']:15.2f} {r['wall_ms']:12.1f} {r['verified']:9.0%}")
         better = min(rows["resample"]["calls"], rows["omega"]["calls"])

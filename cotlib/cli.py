@@ -284,30 +284,16 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
     return _settings(args, "train", train=base)[0]
 
 
-def _alpaca_rows(path: str) -> list[dict]:
-    """Rows of an Alpaca file (a JSON list, or JSONL), each with instruction, input and output."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-        rows = json.loads(text) if text.lstrip().startswith("[") else [json.loads(x) for x in text.splitlines()
-                                                                        if x.strip()]
-    except (OSError, ValueError) as err:
-        raise errors.QADataError(f"{path}: cannot read Alpaca rows ({err})") from None
-    for i, row in enumerate(rows):
-        if not isinstance(row, dict) or not {"instruction", "input", "output"} <= set(row):
-            raise errors.QADataError(f"{path}: row {i + 1} needs instruction, input and output")
-    return rows
-
-
 def _train(args: argparse.Namespace) -> int:
-    from cotlib import data, train  # first: Unsloth patches trl/transformers before they load
+    from cotlib import data, export, train  # first: Unsloth patches trl/transformers before they load
 
     cfg = _train_config(args)
     if args.print_config:
         return _print_config(train=cfg)
     from datasets import Dataset
 
-    rows = _alpaca_rows(args.data)
-    held = _alpaca_rows(args.eval_data)[: args.eval_rows] if args.eval_data else None
+    rows = export.read_alpaca(args.data)
+    held = export.read_alpaca(args.eval_data)[: args.eval_rows] if args.eval_data else None
     model, tokenizer, path = train.load_model(cfg)
     print(f"training path: {path}; {len(rows)} rows, {cfg.max_steps} steps of {cfg.batch_size} x {cfg.grad_accum}")
     to_text = train.formatting_func(tokenizer.eos_token)

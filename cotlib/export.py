@@ -170,16 +170,24 @@ def write_jsonl(rows: Sequence[dict], path: str | Path) -> Path:
     return write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
+def read_alpaca(path: str | Path) -> list[dict]:
+    """Rows of an Alpaca file (a JSON list, or JSONL), each with instruction, input and output; a bad file or row
+    raises :class:`ExportError` naming it."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        rows = json.loads(text) if text.lstrip().startswith("[") else [json.loads(x) for x in text.splitlines()
+                                                                        if x.strip()]
+    except (OSError, ValueError) as err:
+        raise ExportError(f"{path}: cannot read Alpaca rows ({err})") from None
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or not {"instruction", "input", "output"} <= set(row):
+            raise ExportError(f"{path}: row {i + 1} needs instruction, input and output")
+    return rows
+
+
 def read_splits(outputs: str | Path = "outputs", prefix: str = "alpaca") -> dict[str, list[dict]]:
     """The split files chapter 4 writes (``alpaca_train.jsonl``, ``alpaca_test.jsonl``), as ``{"train": rows, ...}``."""
-    splits = {}
-    for name in ("train", "test"):
-        path = Path(outputs) / f"{prefix}_{name}.jsonl"
-        try:
-            splits[name] = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        except (OSError, ValueError) as err:
-            raise ExportError(f"{path}: cannot read ({err})") from None
-    return splits
+    return {name: read_alpaca(Path(outputs) / f"{prefix}_{name}.jsonl") for name in ("train", "test")}
 
 
 def to_dataset(splits: dict[str, list[dict]]) -> Any:

@@ -222,6 +222,31 @@ def cli_generate(world: AdditionWorld, server: ScriptedLLM, folder, output, conc
             "--base-url", server.base_url, "--model", server.model, "--concurrency", str(concurrency), "--no-progress"]
 
 
+class ServedWorld:
+    """A world served by ``python tests/scripted_llm.py ARGS`` (see :func:`serve_world`) in a process of its own, so
+    that a benchmark's client does not pay the server's CPU time; ``requests()`` counts what it answered."""
+
+    def __init__(self, *args: object) -> None:
+        import subprocess
+        import sys
+
+        self.proc = subprocess.Popen([sys.executable, __file__, *map(str, args)], stdout=subprocess.PIPE, text=True)
+        self.base_url = self.proc.stdout.readline().strip()
+
+    def requests(self) -> int:
+        import urllib.request
+
+        with urllib.request.urlopen(self.base_url + "/stats") as resp:
+            return json.load(resp)["requests"]
+
+    def __enter__(self) -> ServedWorld:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+
+
 def serve_world() -> None:
     """Serve a scripted world in its own process, printing the base URL; ``GET /v1/stats`` counts requests.
     Benchmarks use it so that the server's CPU time is not the client's.

@@ -14,7 +14,7 @@ from typing import get_type_hints
 
 import pytest
 
-from cotlib import checkpoints, cli, flags, hub, local
+from cotlib import checkpoints, cli, flags, hub
 from cotlib.generate import GenerationConfig, RunLimits, SearchParams
 from cotlib.localhub import LocalHub
 from cotlib.recipe import TrainConfig
@@ -196,6 +196,27 @@ def test_push_to_the_loopback_hub_puts_the_run_settings_in_the_card_and_no_secre
     saved.write_text(json.dumps({"teacher": {"api_key": secret}}))
     refused = cotlib("push", "--repo-id", "cot-cli-2", "--local-hub", cwd=tmp_path, env=env)
     assert refused.returncode == 2 and "never hold keys" in refused.stderr and secret not in refused.stderr
+
+
+def test_export_with_reasoning_traces_and_push_with_curation_counts(tmp_path, capsys):
+    record = {"id": "r1", "question": "What is 6 × 7?", "answer": "42", "method": "direct", "verified": True,
+              "solution": "6 × 7 = 42.\n\\boxed{42}", "reasoning": "Six sevens: 42."}
+    records = tmp_path / "outputs" / "cot_records.jsonl"
+    records.parent.mkdir()
+    records.write_text(json.dumps(record) + "\n")
+    argv = ["export", "--records", str(records), "--output-dir", str(records.parent), "--test-fraction", "0"]
+    assert cli.main([*argv, "--reasoning", "--formats", "alpaca", "sharegpt"]) == 0
+    (row,) = [json.loads(x) for x in (records.parent / "alpaca_train.jsonl").read_text().splitlines()]
+    assert row["output"] == "<think>\nSix sevens: 42.\n</think>\n\n6 × 7 = 42.\n\\boxed{42}"
+    (share,) = [json.loads(x) for x in (records.parent / "sharegpt.jsonl").read_text().splitlines()]
+    assert share["conversations"][1]["value"] == row["output"]
+    assert cli.main([*argv, "--formats", "alpaca"]) == 0  # without --reasoning: the answer alone
+    assert json.loads((records.parent / "alpaca_train.jsonl").read_text())["output"] == record["solution"]
+    (records.parent / "alpaca_test.jsonl").write_text("")
+    (records.parent / "curation.json").write_text(json.dumps({"duplicate question": 3}))
+    done = cotlib("push", "--repo-id", "cot-curated", "--local-hub", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| duplicate question | 3 |" in read_card(records.parent / "hub", "learner/cot-curated")
 
 
 def test_help_and_settings_load_no_training_stack():
