@@ -98,11 +98,6 @@ class SearchParams:
         if self.rollouts_per_estimate < 1 or self.escalate_after < 0:
             raise ValueError("rollouts_per_estimate must be >= 1 and escalate_after >= 0")
 
-    @property
-    def omega_first(self) -> bool:
-        """Go straight to OmegaPRM (no resampling first)."""
-        return self.policy == "omega" or self.collect_step_labels
-
 
 @dataclass
 class SearchResult:

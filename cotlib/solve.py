@@ -40,8 +40,6 @@ class GenerationConfig:
             raise ValueError(f"language must be one of {prompts.LANGUAGES}, not {self.language!r}")
         if self.max_calls_per_question < 1 + self.rationalize:
             raise ValueError("max_calls_per_question must leave one call for the direct attempt (and one to rationalize)")
-        if isinstance(self.search, dict):  # from a config file
-            object.__setattr__(self, "search", SearchParams(**self.search))
 
     def key(self, teacher_model: str) -> str:
         blob = json.dumps({**asdict(self), "teacher": teacher_model, "prompts": prompts.PROMPT_VERSION}, sort_keys=True)
