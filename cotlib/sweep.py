@@ -1,7 +1,7 @@
 """A simulated teacher for comparing search policies in seconds, without an LLM.
 
-Each of ``steps`` steps is wrong with probability ``p``; a wrong step spoils every later one, and the final answer
-is right only when every step is. Rollouts continue the prefix they are given (a prefix holding a wrong step never
+Each of ``steps`` steps is wrong with probability ``p`` (one number, or one per step); a wrong step spoils every
+later one, and the final answer is right only when every step is. Rollouts continue the prefix they are given (a prefix holding a wrong step never
 recovers). The real search (:class:`cotlib.search.OmegaSearch`) runs on it unchanged: only the I/O is simulated.
 Chapter 3's sweep and bench/bench_search.py use it; tests/scripted_llm.py serves the same world over HTTP.
 """
@@ -19,12 +19,13 @@ from cotlib.search import OmegaSearch, SearchParams
 WRONG = "a mistake here"
 
 
-def draw_steps(done: Sequence[str], rng: random.Random, p: float, steps: int = 6, a: int = 1, b: int = 2) -> list[str]:
-    """The rest of a solution to "a + b" after the steps ``done``: each new step wrong with probability ``p``."""
+def draw_steps(done: Sequence[str], rng: random.Random, p: float | Sequence[float], steps: int = 6, a: int = 1,
+               b: int = 2) -> list[str]:
+    """The rest of a solution to "a + b" after the steps ``done``: step j wrong with probability ``p`` (or ``p[j-1]``)."""
     wrong = any(WRONG in s for s in done)
     rest = []
     for j in range(len(done) + 1, steps + 1):
-        wrong = wrong or rng.random() < p
+        wrong = wrong or rng.random() < (p[j - 1] if isinstance(p, Sequence) else p)
         rest.append(f"Step {j}: {WRONG}." if wrong else f"Step {j}: a correct step towards {a} + {b}.")
     return rest + [f"The answer is \\boxed{{{a + b + (10 if wrong else 0)}}}."]
 
@@ -32,7 +33,7 @@ def draw_steps(done: Sequence[str], rng: random.Random, p: float, steps: int = 6
 @dataclass(frozen=True)
 class Outcome:
     policy: str
-    p: float
+    p: float | tuple[float, ...]
     questions: int
     verified: int
     calls: int
@@ -42,7 +43,7 @@ class Outcome:
         return self.calls / self.verified if self.verified else float("inf")
 
 
-def simulate(params: SearchParams, p: float, questions: int = 1000, budget: int = 24, steps: int = 6,
+def simulate(params: SearchParams, p: float | Sequence[float], questions: int = 1000, budget: int = 24, steps: int = 6,
              seed: int = 0) -> Outcome:
     """A direct attempt, then the search within ``budget`` calls, for each of ``questions`` simulated questions."""
     rng = random.Random(seed)
@@ -71,7 +72,7 @@ def simulate(params: SearchParams, p: float, questions: int = 1000, budget: int 
         used, ok = _drive(solve())
         calls, verified = calls + used, verified + ok
     label = params.policy if params.policy != "adaptive" else f"adaptive (escalate after {params.escalate_after})"
-    return Outcome(label, p, questions, verified, calls)
+    return Outcome(label, p if isinstance(p, (int, float)) else tuple(p), questions, verified, calls)
 
 
 def _drive(coroutine: Any) -> Any:

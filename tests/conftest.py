@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Notebooks run here (nbval, the standalone runs) draw progress bars as text, the way they are stored (cotlib.progress).
+os.environ["COTLIB_PROGRESS"] = "text"
 
 
 def scrub_backend_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:

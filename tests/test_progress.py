@@ -1,13 +1,14 @@
-"""Progress bars that a stored notebook shows as they ended."""
+"""Progress bars: a widget for a learner, the final state in a stored notebook."""
 
 from tqdm.std import tqdm
 
 from cotlib import progress
 
 
-def test_in_a_notebook_the_bar_is_one_output_updated_to_its_final_state(monkeypatch):
+def test_in_a_notebook_executed_to_be_stored_the_bar_is_one_output_updated_to_its_final_state(monkeypatch):
     import IPython.display
 
+    monkeypatch.setenv("COTLIB_PROGRESS", "text")
     shown = []
 
     class Handle:
@@ -28,4 +29,15 @@ def test_elsewhere_it_is_plain_tqdm_and_disabled_bars_show_nothing(monkeypatch):
     assert not progress.in_notebook()
     assert type(progress.bar(total=1, disable=True)) is tqdm
     monkeypatch.setattr(progress, "in_notebook", lambda: True)
+    monkeypatch.setenv("COTLIB_PROGRESS", "text")
     assert progress.bar(total=1, disable=True).handle is None
+
+
+def test_in_a_live_notebook_it_is_the_ipywidgets_bar(monkeypatch):
+    from tqdm.notebook import tqdm as widget_bar
+
+    monkeypatch.setattr(progress, "in_notebook", lambda: True)
+    monkeypatch.delenv("COTLIB_PROGRESS", raising=False)
+    bar = progress.bar(total=2, disable=True)
+    assert isinstance(bar, widget_bar)
+    bar.close()

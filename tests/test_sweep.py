@@ -30,3 +30,13 @@ def test_the_sweep_runs_inside_a_running_event_loop():
     assert [o.policy for o in outcomes] == ["resample", "omega", "adaptive (escalate after 8)"]
     resample, omega, adaptive = (o.calls_per_verified for o in outcomes)
     assert resample < omega and adaptive <= 1.15 * resample
+
+
+def test_one_probability_per_step():
+    rng = random.Random(0)
+    first_always_wrong = sweep.draw_steps([], rng, p=[1.0, 0, 0, 0, 0, 0])
+    assert all(sweep.WRONG in s for s in first_always_wrong[:-1])
+    only_last = sweep.draw_steps([], rng, p=[0, 0, 0, 0, 0, 1.0])
+    assert [sweep.WRONG in s for s in only_last[:-1]] == [False] * 5 + [True]
+    outcome = sweep.simulate(SearchParams(policy="omega"), p=[0.7, 0.02, 0.02, 0.02, 0.02, 0.02], questions=50)
+    assert outcome.p == (0.7, 0.02, 0.02, 0.02, 0.02, 0.02) and 0 < outcome.verified <= 50
