@@ -47,12 +47,19 @@ test: install
 	$(BIN)/cotlib teacher start
 	$(OFFLINE) $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; $(BIN)/cotlib teacher stop; exit $$rc
 
-# Re-run the notebooks in place, from scratch, so their stored outputs (checked by nbval) are current.
+# Re-run the notebooks in place, from scratch, so their stored outputs (checked by nbval) are current: the chapters and
+# the solutions, in English and in Chinese (written first from notebooks/i18n/zh by scripts/editions.py). One folder
+# at a time: `make execute FOLDERS=notebooks/zh`.
+FOLDERS ?= notebooks notebooks/solutions notebooks/zh notebooks/zh/solutions
 execute: install
-	rm -rf notebooks/outputs
+	$(PY) scripts/editions.py build
 	$(BIN)/cotlib teacher start
-	cd notebooks && $(OFFLINE) ../$(EXECUTE) --inplace $(notdir $(NOTEBOOKS)); rc=$$?; cd .. && \
-		$(BIN)/cotlib teacher stop; exit $$rc
+	rc=0; for dir in $(FOLDERS); do \
+		rm -rf $$dir/outputs; \
+		( cd $$dir && $(OFFLINE) $(abspath $(BIN))/jupyter nbconvert --to notebook --execute \
+			--ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.record_timing=False \
+			--ExecutePreprocessor.kernel_name=python3 --inplace [0-9]*.ipynb ) || rc=1; \
+	done; $(BIN)/cotlib teacher stop; exit $$rc
 
 # The chapter checkpoints: run chapters 2-5 with the local teacher and keep what each leaves for the next, so any
 # chapter can start on its own (cotlib.checkpoints).

@@ -1,4 +1,5 @@
-"""Structure of the chapter notebooks (their execution is checked by nbval, strict mode, in the same run)."""
+"""Structure of the chapter and solutions notebooks, both editions (their execution is checked by nbval, strict
+mode, in the same run)."""
 
 import ast
 import os
@@ -9,7 +10,14 @@ import pytest
 
 from conftest import ROOT
 
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))  # the chapters, English
+CHAPTERS = NOTEBOOKS + sorted((ROOT / "notebooks/zh").glob("[0-9][0-9]_*.ipynb"))  # and Chinese
+SOLUTIONS = sorted((ROOT / "notebooks/solutions").glob("*.ipynb")) + sorted((ROOT / "notebooks/zh/solutions").glob("*.ipynb"))
+EVERY = CHAPTERS + SOLUTIONS
+
+
+def name(path) -> str:
+    return path.relative_to(ROOT / "notebooks").as_posix()
 SECRET_PATTERNS = [re.compile(p) for p in (r"sk-[A-Za-z0-9_\-]{16,}", r"hf_[A-Za-z0-9]{20,}", r"Bearer\s+[A-Za-z0-9_\-]{12,}")]
 
 
@@ -43,7 +51,7 @@ def test_opens_with_badge_and_learning_goals(path):
         assert "Change runtime type" in intro.source, "say how to switch Colab to a GPU runtime"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", EVERY, ids=name)
 def test_pictures_render_anywhere(path):
     """GitHub, JupyterLab at any root and Colab: absolute URLs (or cell attachments), never a relative path."""
     markdown = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
@@ -53,16 +61,16 @@ def test_pictures_render_anywhere(path):
             assert (ROOT / target.split("/main/", 1)[1]).is_file(), f"{target} is not in the repository"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", EVERY, ids=name)
 def test_same_colab_only_install_cell(path):
     first = code_cells(nbformat.read(path, as_version=4))[0]
-    reference = code_cells(nbformat.read(NOTEBOOKS[0], as_version=4))[0]
+    reference = code_cells(nbformat.read(CHAPTERS[len(NOTEBOOKS)] if "zh" in path.parts else NOTEBOOKS[0], as_version=4))[0]
     assert first.source == reference.source
     assert 'if "google.colab" in sys.modules:' in first.source
     assert first.outputs == [], "the install cell prints nothing outside Colab"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", EVERY, ids=name)
 def test_committed_executed_clean_and_secret_free(path):
     nb = nbformat.read(path, as_version=4)
     cells = code_cells(nb)
@@ -80,8 +88,8 @@ def test_committed_executed_clean_and_secret_free(path):
             assert secret not in text
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_every_section_checks_its_results_and_ends_with_exercises(path):
+@pytest.mark.parametrize("path", EVERY, ids=name)
+def test_every_section_checks_its_results_and_chapters_end_with_exercises(path):
     nb = nbformat.read(path, as_version=4)
     section, has_code, has_assert = None, False, False
     for cell in nb.cells + [nbformat.v4.new_markdown_cell("## end")]:
@@ -91,10 +99,14 @@ def test_every_section_checks_its_results_and_ends_with_exercises(path):
         elif cell.cell_type == "code" and section is not None:
             has_code = True
             has_assert |= bool(re.search(r"^\s*assert ", cell.source, re.M))
-    assert "## Exercises" in "\n".join(c.source for c in nb.cells[-2:] if c.cell_type == "markdown")
+    if path in CHAPTERS:
+        ending = "\n".join(c.source for c in nb.cells[-2:] if c.cell_type == "markdown")
+        assert re.search(r"^## (Exercises|练习)$", ending, re.M) and re.search(r"^## (Self-check|自测)$", ending, re.M)
+        assert all(tier in ending for tier in ("★ ", "★★ ", "★★★ ")), "exercises come in three tiers"
+        assert f"solutions/{path.name}" in ending, "link the worked solutions"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", EVERY, ids=name)
 def test_no_runaway_generation_per_token_output_or_double_escaped_markdown(path):
     nb = nbformat.read(path, as_version=4)
     for cell in code_cells(nb):
@@ -110,7 +122,7 @@ def test_no_runaway_generation_per_token_output_or_double_escaped_markdown(path)
 STALE_PROGRESS = re.compile(r"(?<![\d.])0%\|")  # tqdm's first frame: "  0%|", "Map:   0%|"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", EVERY, ids=name)
 def test_no_stale_progress_bars(path):
     """A stored progress bar must show where it ended, not its first frame (or a widget only a live kernel draws)."""
     for cell in code_cells(nbformat.read(path, as_version=4)):
@@ -131,7 +143,7 @@ def is_check_cell(cell) -> bool:
     return any(isinstance(s, ast.Assert) for s in tree.body) and all(allowed(s) for s in tree.body)
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", EVERY, ids=name)
 def test_check_cells_are_collapsed_and_say_what_they_checked(path):
     checks = [c for c in code_cells(nbformat.read(path, as_version=4)) if is_check_cell(c)]
     assert checks
