@@ -4,7 +4,7 @@ The English notebooks are the source of every code cell. ``notebooks/i18n/zh/<na
 cell (by cell id), the English text it translates and the Chinese text, and, for code cells, line replacements that
 may change only comments and the ``LANGUAGE`` setting. ``build`` writes ``notebooks/zh/<name>``
 (and ``notebooks/zh/solutions/<name>`` from ``notebooks/solutions``); stored outputs are kept for code cells whose
-source did not change, so a translation fix needs no re-execution.
+code (comments aside) did not change, so a translation fix needs no re-execution.
 
     python scripts/editions.py build    # write the Chinese notebooks
     python scripts/editions.py check    # fail if a translation is missing or stale, or a notebook is out of date
@@ -81,7 +81,7 @@ def render(en_path: Path, src_path: Path, old: nbformat.NotebookNode | None) -> 
     """The Chinese notebook, and every problem found (missing, stale or unused translations; code that differs)."""
     en = nbformat.read(en_path, as_version=4)
     src = load_source(src_path)
-    where = src_path.relative_to(ROOT)
+    where = src_path.relative_to(ROOT) if src_path.is_relative_to(ROOT) else src_path
     markdown = {m["id"]: m for m in src["markdown"]}
     replace = {c["en"]: c["zh"] for c in src["code"]}
     used: set[str] = set()
@@ -115,7 +115,8 @@ def render(en_path: Path, src_path: Path, old: nbformat.NotebookNode | None) -> 
                     problems.append(f"{where}: code cell {cell.id} has an untranslated comment: {comment}")
             new = nbformat.v4.new_code_cell(text, id=cell.id, metadata=cell.metadata)
             previous = kept.get(cell.id)
-            if previous is not None and previous.cell_type == "code" and previous.source == text:
+            if previous is not None and previous.cell_type == "code" and code_tokens(previous.source) == code_tokens(text):
+                # only comments changed (or nothing): the stored outputs still belong to this code
                 new.outputs, new.execution_count = previous.outputs, previous.execution_count
         cells.append(new)
     problems += [f"{where}: markdown translation {i} matches no cell" for i in markdown.keys() - {c.id for c in en.cells}]

@@ -1,6 +1,7 @@
 """The Chinese edition: written from the English notebooks and notebooks/i18n/zh by scripts/editions.py, in sync,
 with the same code; and every relative link of the notebooks and documents resolves."""
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -50,12 +51,13 @@ def test_the_code_check_sees_a_real_difference():
     assert not editions.same_code('print("done")', 'print("完成")')
 
 
-@pytest.mark.parametrize("zh", [zh for _, _, zh in PAIRS], ids=lambda p: str(p.relative_to(ROOT)))
-def test_chinese_notebooks_open_with_their_own_badge_and_a_language_switch(zh):
+@pytest.mark.parametrize("en,zh", [(en, zh) for en, _, zh in PAIRS], ids=lambda p: str(p.relative_to(ROOT)))
+def test_chinese_notebooks_open_with_their_own_badge_and_a_language_switch(en, zh):
     intro = nbformat.read(zh, as_version=4).cells[0].source
     path = zh.relative_to(ROOT).as_posix()
     assert f"https://colab.research.google.com/github/cotlib/cotlib/blob/main/{path}" in intro
-    assert f"[English](../{zh.name})" in intro and "**中文**" in intro
+    assert f"[English]({os.path.relpath(en, zh.parent)})" in intro and "**中文**" in intro
+    assert f"[中文]({os.path.relpath(zh, en.parent)})" in nbformat.read(en, as_version=4).cells[0].source
     assert intro.startswith("# 第")
 
 
@@ -84,3 +86,22 @@ def test_each_readme_and_guide_links_to_the_other_language():
     assert "(README.zh.md)" in (ROOT / "README.md").read_text() and "(README.md)" in (ROOT / "README.zh.md").read_text()
     assert "(INSTRUCTORS.zh.md)" in (ROOT / "docs/INSTRUCTORS.md").read_text()
     assert "(INSTRUCTORS.md)" in (ROOT / "docs/INSTRUCTORS.zh.md").read_text()
+
+
+def test_build_keeps_outputs_only_while_the_code_is_the_same(tmp_path):
+    en = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Chapter 9", id="m1"),
+                                         nbformat.v4.new_code_cell("x = 1  # one", id="c1"),
+                                         nbformat.v4.new_code_cell("y = 2", id="c2")])
+    nbformat.write(en, tmp_path / "09_x.ipynb")
+    (tmp_path / "09_x.yaml").write_text(editions.dump({
+        "markdown": [{"id": "m1", "english": "# Chapter 9", "zh": "# 第 9 章"}],
+        "code": [{"en": "x = 1  # one", "zh": "x = 1  # 一"}]}), encoding="utf-8")
+    old = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 旧", id="m1"),
+                                          nbformat.v4.new_code_cell("x = 1  # 旧的注释", id="c1"),
+                                          nbformat.v4.new_code_cell("y = 3", id="c2")])
+    for cell in old.cells[1:]:
+        cell.execution_count, cell.outputs = 1, [nbformat.v4.new_output("stream", text="out")]
+    nb, problems = editions.render(tmp_path / "09_x.ipynb", tmp_path / "09_x.yaml", old)
+    assert problems == [] and nb.cells[0].source == "# 第 9 章" and nb.cells[1].source == "x = 1  # 一"
+    assert nb.cells[1].outputs and nb.cells[1].execution_count == 1  # only a comment changed: outputs kept
+    assert nb.cells[2].outputs == [] and nb.cells[2].execution_count is None  # the code changed: run it again
