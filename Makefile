@@ -15,7 +15,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 # Tests, demo and stored outputs run offline: no download is tried (tests use loopback servers instead); progress
 # bars are drawn as text, so that a stored notebook shows where each one ended (cotlib.progress).
 OFFLINE := COTLIB_OFFLINE=1 HF_HUB_OFFLINE=1 COTLIB_PROGRESS=text
-EXECUTE := $(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1800 \
+EXECUTE := $(abspath $(BIN))/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1800 \
 	--ExecutePreprocessor.record_timing=False --ExecutePreprocessor.kernel_name=python3
 CHECKPOINTS := cotlib/data/checkpoints
 
@@ -36,7 +36,7 @@ demo: install
 	$(BIN)/cotlib teacher start
 	rm -rf runs && mkdir -p runs
 	cp notebooks/*.ipynb runs/
-	cd runs && $(OFFLINE) ../$(EXECUTE) --inplace $(notdir $(NOTEBOOKS)) && \
+	cd runs && $(OFFLINE) $(EXECUTE) --inplace $(notdir $(NOTEBOOKS)) && \
 		../$(BIN)/cotlib generate --input outputs/qa_train.jsonl --output outputs/cli_records.jsonl --limit 4 \
 			--max-calls-per-question 6 --concurrency 2 --no-progress; \
 		rc=$$?; cd .. && $(BIN)/cotlib doctor; $(BIN)/cotlib teacher stop; exit $$rc
@@ -56,9 +56,7 @@ execute: install
 	$(BIN)/cotlib teacher start
 	rc=0; for dir in $(FOLDERS); do \
 		rm -rf $$dir/outputs; \
-		( cd $$dir && $(OFFLINE) $(abspath $(BIN))/jupyter nbconvert --to notebook --execute \
-			--ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.record_timing=False \
-			--ExecutePreprocessor.kernel_name=python3 --inplace [0-9]*.ipynb ) || rc=1; \
+		( cd $$dir && $(OFFLINE) $(EXECUTE) --inplace [0-9]*.ipynb ) || rc=1; \
 	done; $(BIN)/cotlib teacher stop; exit $$rc
 
 # The chapter checkpoints: run chapters 2-5 with the local teacher and keep what each leaves for the next, so any
@@ -67,7 +65,7 @@ checkpoints: install
 	rm -rf runs/checkpoints && mkdir -p runs/checkpoints
 	cp $(filter-out %01_setup.ipynb %06_unsloth_sft.ipynb,$(NOTEBOOKS)) runs/checkpoints/
 	$(BIN)/cotlib teacher start
-	cd runs/checkpoints && $(OFFLINE) ../../$(EXECUTE) --inplace *.ipynb; rc=$$?; cd ../.. && \
+	cd runs/checkpoints && $(OFFLINE) $(EXECUTE) --inplace *.ipynb; rc=$$?; cd ../.. && \
 		$(BIN)/cotlib teacher stop; test $$rc = 0
 	$(PY) -m cotlib.checkpoints save runs/checkpoints/outputs $(CHECKPOINTS)
 

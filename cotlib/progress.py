@@ -9,8 +9,8 @@ stored notebook (and its HTML export) shows where it ended. Outside a kernel it 
 from __future__ import annotations
 
 import io
-import sys
 import os
+import sys
 from typing import Any
 
 from tqdm.std import tqdm

@@ -71,10 +71,20 @@ def translate_code(source: str, replace: dict[str, str]) -> str:
 
 
 def load_source(path: Path) -> dict:
+    """A translation file; a malformed one is an :class:`EditionError` naming the file and the entry."""
     if not path.exists():
         return {"markdown": [], "code": []}
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return {"markdown": data.get("markdown") or [], "code": data.get("code") or []}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise EditionError(f"{path}: not valid YAML: {err}") from None
+    src = {"markdown": data.get("markdown") or [], "code": data.get("code") or []}
+    for part, keys in (("markdown", ("id", "english", "zh")), ("code", ("en", "zh"))):
+        for i, entry in enumerate(src[part], start=1):
+            missing = [k for k in keys if not isinstance(entry, dict) or not isinstance(entry.get(k), str)]
+            if missing:
+                raise EditionError(f"{path}: {part} entry {i}: field {missing[0]!r} must be text")
+    return src
 
 
 def render(en_path: Path, src_path: Path, old: nbformat.NotebookNode | None) -> tuple[nbformat.NotebookNode, list[str]]:
@@ -130,25 +140,18 @@ def sources_of(nb: nbformat.NotebookNode) -> list[tuple[str, str, str]]:
     return [(c.id, c.cell_type, c.source) for c in nb.cells]
 
 
-def check() -> list[str]:
+def sync(write: bool) -> list[str]:
+    """Render every Chinese notebook; write it (``build``) or report it as out of date (``check``)."""
     problems = []
     for en, src, zh in pairs():
         old = nbformat.read(zh, as_version=4) if zh.exists() else None
         nb, found = render(en, src, old)
         problems += found
-        if old is None or sources_of(old) != sources_of(nb):
+        if write:
+            zh.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, zh)
+        elif old is None or sources_of(old) != sources_of(nb):
             problems.append(f"{zh.relative_to(ROOT)} is out of date: run `python scripts/editions.py build`")
-    return problems
-
-
-def build() -> list[str]:
-    problems = []
-    for en, src, zh in pairs():
-        old = nbformat.read(zh, as_version=4) if zh.exists() else None
-        nb, found = render(en, src, old)
-        problems += found
-        zh.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, zh)
     return problems
 
 
@@ -193,10 +196,16 @@ def dump(src: dict) -> str:
 
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "check"
+    if command not in ("build", "check", "stubs"):
+        print("usage: python scripts/editions.py [build|check|stubs]", file=sys.stderr)
+        return 2
     if command == "stubs":
         stubs()
         return 0
-    problems = build() if command == "build" else check()
+    try:
+        problems = sync(write=command == "build")
+    except EditionError as err:
+        problems = [str(err)]
     for problem in problems:
         print(problem, file=sys.stderr)
     return 1 if problems else 0

@@ -26,7 +26,7 @@ def test_every_chapter_and_solutions_notebook_has_a_chinese_edition():
 
 def test_translations_are_complete_current_and_built():
     """Fails on a missing or stale translation, a code difference, a leftover result marker or an unbuilt notebook."""
-    assert editions.check() == []
+    assert editions.sync(write=False) == []
 
 
 @pytest.mark.parametrize("en,zh", [(en, zh) for en, _, zh in PAIRS], ids=lambda p: str(p.relative_to(ROOT)))
@@ -105,3 +105,13 @@ def test_build_keeps_outputs_only_while_the_code_is_the_same(tmp_path):
     assert problems == [] and nb.cells[0].source == "# 第 9 章" and nb.cells[1].source == "x = 1  # 一"
     assert nb.cells[1].outputs and nb.cells[1].execution_count == 1  # only a comment changed: outputs kept
     assert nb.cells[2].outputs == [] and nb.cells[2].execution_count is None  # the code changed: run it again
+
+
+def test_a_malformed_translation_file_is_named_with_its_entry(tmp_path):
+    broken = tmp_path / "09_x.yaml"
+    broken.write_text("markdown:\n- id: m1\n  english: '# Chapter 9'\ncode: []\n", encoding="utf-8")
+    with pytest.raises(editions.EditionError, match=r"09_x.yaml: markdown entry 1: field 'zh' must be text"):
+        editions.load_source(broken)
+    broken.write_text("markdown: [unclosed\n", encoding="utf-8")
+    with pytest.raises(editions.EditionError, match=r"(?s)09_x.yaml: not valid YAML: .*line 2"):
+        editions.load_source(broken)
