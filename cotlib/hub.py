@@ -47,9 +47,9 @@ def use_endpoint(endpoint: str) -> None:
     os.environ["HF_ENDPOINT"] = endpoint.rstrip("/")
     os.environ["HF_HUB_DISABLE_XET"] = "1"  # plain HTTP + LFS uploads: what both the real Hub and the loopback Hub take
     if endpoint.startswith(("http://127.0.0.1", "http://localhost")):
-        # offline mode forbids all Hub traffic, but the loopback Hub is on this machine (Unsloth, when imported
-        # offline, also sets TRANSFORMERS_OFFLINE and HF_DATASETS_OFFLINE, which huggingface_hub/datasets honour)
-        for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        # offline mode forbids all Hub traffic, but the loopback Hub is on this machine. All three flags: Unsloth,
+        # imported later, turns every one on when any one is, and datasets would then quietly read a stale cache
+        for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
             os.environ[name] = "0"
         # transfers on this machine take milliseconds: their bars would only stay in a stored notebook at 0%
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

@@ -144,6 +144,29 @@ print(json.dumps({{"repr": repr(c), "where": c.where, "user": whoami(token=c.tok
     assert hub.LOCAL_TOKEN not in out["repr"] and "learner/cotlib-cot-demo" in out["repr"]
 
 
+def test_loopback_hub_stays_online_after_unsloth_in_an_offline_shell(tmp_path):
+    """Offline flags set in the shell, then Unsloth imported before datasets (chapter 6's order): datasets must still
+    talk to the loopback Hub. Offline, it would quietly read its cache instead: stale rows, or a refusal once
+    chapter 5's exercise 3 has cached a second configuration of the repo."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "TRANSFORMERS_"))}
+    env.update(HF_HOME=str(tmp_path / "hf"), COTLIB_OFFLINE="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               HF_DATASETS_OFFLINE="1", PYTHONPATH=str(ROOT))
+    code = f"""
+import json
+from cotlib import export, hub
+c = hub.connect(root={str(tmp_path / 'hub')!r})
+import unsloth  # noqa: F401  (turns every HF offline flag on when any one is on)
+import datasets
+rows = export.to_alpaca(export.select({RECORDS!r}))
+hub.push_dataset(export.to_dataset({{"train": rows}}), c.repo_id, token=c.token)
+print(json.dumps({{"offline": datasets.config.HF_HUB_OFFLINE, "rows": hub.load_dataset(c.repo_id, token=c.token).num_rows}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"offline": False, "rows": 2}
+
+
 @pytest.mark.skipif(os.environ.get("COTLIB_TEST_REAL_HUB") != "1" or not os.environ.get("HF_TOKEN"),
                     reason="opt-in: set COTLIB_TEST_REAL_HUB=1 and HF_TOKEN (a write token) to test against huggingface.co")
 def test_real_hub_round_trip(tmp_path):
