@@ -2,7 +2,8 @@
 
 Each of ``steps`` steps is wrong with probability ``p`` (one number, or one per step); a wrong step spoils every
 later one, and the final answer is right only when every step is. Rollouts continue the prefix they are given (a
-prefix holding a wrong step never recovers). The real search (:class:`cotlib.search.OmegaSearch`) runs on it unchanged: only the I/O is simulated.
+prefix holding a wrong step never recovers). The real search (:class:`cotlib.search.OmegaSearch`) runs on it
+unchanged: only the I/O is simulated.
 Chapter 3's sweep and bench/bench_search.py use it; tests/scripted_llm.py serves the same world over HTTP.
 """
 

@@ -22,15 +22,9 @@ def no_env_leaks():
     os.environ.update(saved)
 
 
-def scrub_backend_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """Remove the COTLIB_* backend variables, recording their state so that undo() also removes what code sets."""
-    for name in ("COTLIB_BASE_URL", "COTLIB_MODEL", "COTLIB_API_KEY"):
-        monkeypatch.setenv(name, "")  # records the original state, so whatever the test sets is undone
-        monkeypatch.delenv(name)
-    return monkeypatch
-
-
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """No COTLIB_* backend variables leak into a test, nor out of it (the notebooks' kernels inherit this env)."""
-    return scrub_backend_env(monkeypatch)
+    """No COTLIB_* backend variables leak into a test (nothing leaks out of any test: ``no_env_leaks``)."""
+    for name in ("COTLIB_BASE_URL", "COTLIB_MODEL", "COTLIB_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
