@@ -1,4 +1,5 @@
-# cotlib: `make demo` runs the tutorial end to end offline; `make test` runs the whole test suite.
+# cotlib: `make demo` runs the tutorial end to end offline; `make test` runs the fast test tier (about 10 min),
+# `make test-all` everything (about an hour: before a release, after dependency updates); README "Test tiers".
 # Both create a virtual environment and install the pinned stack first (Python 3.11-3.13 + pip; no conda needed).
 
 # The newest supported Python found on PATH or under pyenv (3.13, what Colab runs; then 3.12, 3.11).
@@ -19,7 +20,7 @@ EXECUTE := $(abspath $(BIN))/jupyter nbconvert --to notebook --execute --Execute
 	--ExecutePreprocessor.record_timing=False --ExecutePreprocessor.kernel_name=python3
 CHECKPOINTS := cotlib/data/checkpoints
 
-.PHONY: install demo test execute checkpoints wheelhouse lock teacher-stop clean
+.PHONY: install demo test test-all test-stale execute verify-notebooks checkpoints wheelhouse lock teacher-stop clean
 
 install: $(VENV)/.installed
 
@@ -42,22 +43,43 @@ demo: install
 		rc=$$?; cd .. && $(BIN)/cotlib doctor; $(BIN)/cotlib teacher stop; exit $$rc
 	@echo "Executed notebooks and their outputs are in runs/."
 
+# The fast tier (a plain `pytest`: -m "not slow"): unit and structure tests, the stamp check of every stored notebook
+# (scripts/notebooks.py), English chapters 1-5 and solutions 1-5 executed under nbval.
 test: install
-	scripts/ensure-chromium
 	$(BIN)/cotlib teacher start
 	$(OFFLINE) $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; $(BIN)/cotlib teacher stop; exit $$rc
 
-# Re-run the notebooks in place, from scratch, so their stored outputs (checked by nbval) are current: the chapters and
-# the solutions, in English and in Chinese (written first from notebooks/i18n/zh by scripts/editions.py). One folder
-# at a time: `make execute FOLDERS=notebooks/zh`.
+# Everything, each notebook executed once: every notebook of both editions under nbval (strict), the Colab-cell
+# simulation, the offline room, the browser (installs Debian's chromium when missing and root).
+test-all: install
+	scripts/ensure-chromium
+	$(BIN)/cotlib teacher start
+	$(OFFLINE) $(PY) -m pytest -m "" $(PYTEST_ARGS); rc=$$?; $(BIN)/cotlib teacher stop; exit $$rc
+
+# The notebooks whose inputs (imported cotlib modules, bundled data, constraints.txt) changed since their stored
+# outputs were made, re-executed under nbval with what precedes them in their folder (CI runs this after `make test`).
+test-stale: install
+	@stale="$$($(PY) scripts/notebooks.py stale)"; \
+	if [ -z "$$stale" ]; then echo "no notebook has inputs newer than its stored outputs"; exit 0; fi; \
+	echo "re-executing, inputs changed:"; echo "$$stale"; \
+	$(BIN)/cotlib teacher start; \
+	$(OFFLINE) $(PY) -m pytest -m "" $$stale; rc=$$?; $(BIN)/cotlib teacher stop; exit $$rc
+
+# Re-run the notebooks in place, each folder from an empty outputs/, so their stored outputs (checked by nbval) are
+# current, and stamp each with the code and inputs it ran (scripts/notebooks.py): the chapters and the solutions, in
+# English and in Chinese (written first from notebooks/i18n/zh by scripts/editions.py). One folder at a time:
+# `make execute FOLDERS=notebooks/zh`.
 FOLDERS ?= notebooks notebooks/solutions notebooks/zh notebooks/zh/solutions
 execute: install
 	$(PY) scripts/editions.py build
 	$(BIN)/cotlib teacher start
-	rc=0; for dir in $(FOLDERS); do \
-		rm -rf $$dir/outputs; \
-		( cd $$dir && $(OFFLINE) $(EXECUTE) --inplace [0-9]*.ipynb ) || rc=1; \
-	done; $(BIN)/cotlib teacher stop; exit $$rc
+	$(PY) scripts/notebooks.py execute $(FOLDERS); rc=$$?; $(BIN)/cotlib teacher stop; exit $$rc
+
+# Re-execute under nbval and, where every cell reproduces its stored output, only renew the stamp (outputs untouched):
+# after a change to cotlib that should not alter what the notebooks show (a refactor).
+verify-notebooks: install
+	$(BIN)/cotlib teacher start
+	$(PY) scripts/notebooks.py verify $(FOLDERS); rc=$$?; $(BIN)/cotlib teacher stop; exit $$rc
 
 # The chapter checkpoints: run chapters 2-5 with the local teacher and keep what each leaves for the next, so any
 # chapter can start on its own (cotlib.checkpoints).

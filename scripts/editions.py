@@ -131,7 +131,11 @@ def render(en_path: Path, src_path: Path, old: nbformat.NotebookNode | None) -> 
         cells.append(new)
     problems += [f"{where}: markdown translation {i} matches no cell" for i in markdown.keys() - {c.id for c in en.cells}]
     problems += [f"{where}: code replacement matches no line: {line}" for line in replace.keys() - used]
-    nb = nbformat.v4.new_notebook(cells=cells, metadata=en.metadata)
+    # the English notebook's metadata, but the Chinese one's own execution stamp (scripts/notebooks.py)
+    metadata = {k: v for k, v in en.metadata.items() if k != "cotlib"}
+    if old is not None and "cotlib" in old.metadata:
+        metadata["cotlib"] = old.metadata["cotlib"]
+    nb = nbformat.v4.new_notebook(cells=cells, metadata=metadata)
     nb.nbformat, nb.nbformat_minor = en.nbformat, en.nbformat_minor
     return nb, problems
 

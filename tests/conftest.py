@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -12,14 +13,23 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ["COTLIB_PROGRESS"] = "text"
 
 
+@contextmanager
+def restored_environ():
+    """os.environ as it was on entry, whatever the body (or a library it imports) set or removed."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.fixture(autouse=True)
 def no_env_leaks():
     """Undo what a test, or a library it imports, sets in os.environ (Unsloth turns on every HF offline flag): the
     notebooks' kernels, run later in this process, must start from the environment a learner's kernel has."""
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
+    with restored_environ():
+        yield
 
 
 @pytest.fixture

@@ -27,8 +27,9 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "-
 SCREENSHOT = ROOT / "images" / "jupyterlab_progress.png"
 CELLS = (3, 14, 17)  # chapter 3: set-up (the teacher's endpoint), the demo subset, the run with its progress bar
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason="Debian's chromium is not installed: run scripts/ensure-chromium")
+pytestmark = [pytest.mark.slow,  # needs Debian's chromium: make test-all installs it (scripts/ensure-chromium)
+              pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                 reason="Debian's chromium is not installed: run scripts/ensure-chromium")]
 
 
 def free_port() -> int:

@@ -1,6 +1,7 @@
 """`cotlib` command line and endpoint checks, against real loopback servers."""
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -68,8 +69,35 @@ def test_doctor_reports_bad_settings(clean_env, capsys, tmp_path, monkeypatch):
     assert "COTLIB_BASE_URL is not" in out and GOOD_KEY not in out
 
 
-def test_console_script_help_and_teacher_status():
-    assert "doctor" in subprocess.run([sys.executable, "-m", "cotlib.cli", "--help"], capture_output=True, text=True,
-                                      check=True).stdout
-    status = subprocess.run([sys.executable, "-m", "cotlib.cli", "teacher", "status"], capture_output=True, text=True)
-    assert status.returncode in (0, 3) and ("running at" in status.stdout or "not running" in status.stdout)
+class ModelList(BaseHTTPRequestHandler):
+    """A teacher's /v1/models, listing the local model's alias."""
+
+    def do_GET(self):  # noqa: N802 (stdlib name)
+        body = json.dumps({"data": [{"id": local.MODEL_ID}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_console_script_help_and_teacher_status(tmp_path):
+    """`cotlib teacher status` says each state with its own exit code: 3 with no teacher, 0 with one serving."""
+    run = [sys.executable, "-m", "cotlib.cli"]
+    assert "doctor" in subprocess.run([*run, "--help"], capture_output=True, text=True, check=True).stdout
+    env = {**os.environ, "COTLIB_CACHE": str(tmp_path)}
+    status = subprocess.run([*run, "teacher", "status"], capture_output=True, text=True, env=env)
+    assert (status.returncode, status.stdout.strip()) == (3, "not running")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ModelList)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        (tmp_path / "teacher.json").write_text(json.dumps(
+            {"pid": os.getpid(), "port": port, "model": local.MODEL_ID, "n_ctx": 2048, "log": "teacher.log"}))
+        status = subprocess.run([*run, "teacher", "status"], capture_output=True, text=True, env=env)
+        assert status.returncode == 0
+        assert status.stdout.strip() == f"running at http://127.0.0.1:{port}/v1 (pid {os.getpid()})"
+    finally:
+        server.shutdown()

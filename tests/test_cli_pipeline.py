@@ -226,6 +226,7 @@ def test_help_and_settings_load_no_training_stack():
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
+@pytest.mark.slow  # 106 s measured (training and two evaluations; tests/test_train.py covers the parts in seconds)
 def test_train_then_eval_on_the_local_student(tmp_path):
     machine = TrainConfig.for_machine()
     rows = (BUNDLED / "alpaca_train.jsonl").read_text().splitlines()

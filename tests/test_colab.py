@@ -90,6 +90,7 @@ RUN = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # 209 s measured (a fresh venv with its own torch): make test-all
 @pytest.mark.colab_sim
 @pytest.mark.skipif(python313() is None, reason="needs Python 3.13, what Colab runs")
 def test_colab_cell_in_a_fresh_python313_runtime_keeps_torch_and_chapters_run(tmp_path):

@@ -105,10 +105,15 @@ def test_token_counter_round_trips_and_counts():
     assert counter.count_tokens_from_messages([{"role": "user", "content": text}]) == 4 + len(counter.encode(text))
 
 
-def test_code_may_set_the_key_in_a_test():
-    os.environ["COTLIB_API_KEY"] = "leak"  # as config.ask_api_key() does; tests/conftest.py's no_env_leaks undoes it
+def test_no_env_leaks_undoes_what_a_test_sets(request):
+    """The notebooks' kernels, run later in pytest's process, inherit its environment: nothing a test sets may stay.
+    Every test runs inside the autouse fixture, which restores os.environ both ways (what was set, what was removed)."""
+    from conftest import restored_environ
 
-
-def test_what_the_previous_test_set_is_gone():
-    """The notebooks' kernels, run later in pytest's process, inherit its environment: nothing a test sets may stay."""
-    assert os.environ.get("COTLIB_API_KEY") != "leak"
+    assert "no_env_leaks" in request.fixturenames
+    os.environ.pop("COTLIB_API_KEY", None)
+    os.environ["COTLIB_MODEL"] = "kept-from-before"
+    with restored_environ():
+        os.environ["COTLIB_API_KEY"] = "leak"  # as config.ask_api_key() does
+        del os.environ["COTLIB_MODEL"]
+    assert "COTLIB_API_KEY" not in os.environ and os.environ["COTLIB_MODEL"] == "kept-from-before"

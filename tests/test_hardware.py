@@ -9,13 +9,17 @@ def report(**kw):
     return HardwareReport(**base)
 
 
-def test_detect_on_this_cpu_only_machine():
+def test_detect_without_a_gpu(monkeypatch):
+    """What chapter 1 sees on a CPU-only machine, whatever this host has (a GPU host included)."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     found = hardware.detect()
-    assert found.gpu_name is None and found.vram_gb is None and found.cuda is None
+    assert found.gpu_name is None and found.vram_gb is None and found.cuda is None and not found.bf16
     assert found.cpu_cores >= 1
     assert found.ram_gb is not None and found.ram_gb > 0
     assert found.python.split(".")[:2] in (["3", "11"], ["3", "12"], ["3", "13"])
-    assert found.torch is not None  # the pinned stack includes torch
+    assert found.torch == torch.__version__  # the pinned stack includes torch
 
 
 def test_cpu_recommendation_is_the_local_student():

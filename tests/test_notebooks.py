@@ -4,11 +4,15 @@ mode, in the same run)."""
 import ast
 import os
 import re
+import sys
 
 import nbformat
 import pytest
 
 from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import notebooks  # noqa: E402  (scripts/notebooks.py: the stamps)
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))  # the chapters, English
 CHAPTERS = NOTEBOOKS + sorted((ROOT / "notebooks/zh").glob("[0-9][0-9]_*.ipynb"))  # and Chinese
@@ -152,3 +156,19 @@ def test_check_cells_are_collapsed_and_say_what_they_checked(path):
         shown = output_text(cell).strip().splitlines()
         assert len(shown) == 1 and shown[0].startswith("✓ checked"), (
             f"check cell {cell.execution_count} must print one '✓ checked ...' line, not {shown}")
+
+
+@pytest.mark.parametrize("path", EVERY, ids=name)
+def test_stored_outputs_were_made_by_this_code(path):
+    """The fast tier executes only the light notebooks: every other one is guarded by its stamp (scripts/notebooks.py),
+    written by `make execute` (or an nbval run that reproduced the outputs): the code that made the outputs is this."""
+    found = notebooks.state(path)
+    assert found.problem is None, found.line()
+
+
+def test_a_notebook_whose_inputs_changed_is_re_run_with_its_folders_prefix(tmp_path, monkeypatch):
+    """`make test-stale` (in CI) gets, for each folder, every notebook up to the last one whose inputs changed."""
+    changed = {"03_b.ipynb"}
+    monkeypatch.setattr(notebooks, "state", lambda p: notebooks.State(p, None, ("cotlib/x.py",) if p.name in changed else ()))
+    paths = [tmp_path / "a" / n for n in ("01_a.ipynb", "02_a.ipynb")] + [tmp_path / n for n in ("01_b.ipynb", "03_b.ipynb", "04_b.ipynb")]
+    assert notebooks.stale(paths) == [tmp_path / "01_b.ipynb", tmp_path / "03_b.ipynb"]

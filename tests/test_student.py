@@ -1,5 +1,6 @@
 """The embedded student: the GGUF dequantized into a Hugging Face checkpoint that transformers loads and runs."""
 
+import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -12,6 +13,7 @@ def model_eos(path):
     return json.loads((path / "config.json").read_text())["eos_token_id"]
 
 
+@pytest.mark.slow  # 34 s measured (converts the GGUF to a checkpoint in a private cache)
 def test_student_checkpoint_is_materialized_once_and_generates(tmp_path):
     dest = tmp_path / "student"
     path = local.student_checkpoint(dest)

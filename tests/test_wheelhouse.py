@@ -9,7 +9,7 @@ import pytest
 
 from conftest import ROOT
 
-pytestmark = pytest.mark.wheelhouse
+pytestmark = [pytest.mark.wheelhouse, pytest.mark.slow]  # minutes and several GB: make test-all
 
 
 def test_the_room_installs_and_runs_with_no_network(tmp_path):
