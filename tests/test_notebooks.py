@@ -1,5 +1,6 @@
-"""Structure of the chapter and solutions notebooks, both editions (their execution is checked by nbval, strict
-mode, in the same run)."""
+"""Structure of the chapter and solutions notebooks, both editions, and the stamp that ties each one's stored outputs
+to the code that made them (their execution is checked by nbval, strict mode: the light ones in the fast tier, all of
+them in ``make test-all``; tests/tiers.py)."""
 
 import ast
 import os
