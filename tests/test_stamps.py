@@ -3,6 +3,7 @@
 import sys
 
 import nbformat
+import pytest
 
 from conftest import ROOT
 
@@ -12,50 +13,51 @@ import notebooks  # noqa: E402
 CHAPTER = ROOT / "notebooks" / "03_cot_generation.ipynb"
 
 
-def copy(tmp_path, path=CHAPTER):
-    """A stamped notebook copied into the repository's tree (where its inputs resolve), removed by the caller."""
-    dest = path.parent / f"99_stamp_test_{tmp_path.name}.ipynb"
-    dest.write_bytes(path.read_bytes())
-    return dest
+@pytest.fixture
+def copy(tmp_path):
+    """Chapter 3, stamped, copied beside it (where its inputs resolve); removed afterwards."""
+    dest = CHAPTER.parent / f"99_stamp_test_{tmp_path.name}.ipynb"
+    dest.write_bytes(CHAPTER.read_bytes())
+    yield dest
+    dest.unlink()
 
 
-def test_editing_a_code_cell_is_caught_and_named(tmp_path):
-    dest = copy(tmp_path)
-    try:
-        assert notebooks.state(dest).problem is None
-        nb = nbformat.read(dest, as_version=4)
-        cell = next(c for c in nb.cells if c.cell_type == "code" and "import" in c.source)
-        cell.source += "\nprint('edited')"
-        nbformat.write(nb, dest)
-        found = notebooks.state(dest)
-        assert found.problem == "code changed since its stored outputs were made"
-        assert found.line().startswith(f"notebooks/{dest.name}: code changed") and "make execute FOLDERS=notebooks" in found.line()
-        assert notebooks.main(["check"]) == 1
-    finally:
-        dest.unlink()
+def edit(path, change):
+    nb = nbformat.read(path, as_version=4)
+    change(nb)
+    nbformat.write(nb, path)
 
 
-def test_comments_and_markdown_are_not_code(tmp_path):
-    dest = copy(tmp_path)
-    try:
-        nb = nbformat.read(dest, as_version=4)
-        next(c for c in nb.cells if c.cell_type == "code").source += "\n# a comment, translated or reworded"
-        next(c for c in nb.cells if c.cell_type == "markdown").source += "\n\nA reworded paragraph."
-        nbformat.write(nb, dest)
-        assert notebooks.state(dest).problem is None
-    finally:
-        dest.unlink()
+def first(nb, kind, containing=""):
+    return next(c for c in nb.cells if c.cell_type == kind and containing in c.source)
 
 
-def test_an_unstamped_notebook_is_named(tmp_path):
-    dest = copy(tmp_path)
-    try:
-        nb = nbformat.read(dest, as_version=4)
-        del nb.metadata["cotlib"]
-        nbformat.write(nb, dest)
-        assert "no stamp" in notebooks.state(dest).line()
-    finally:
-        dest.unlink()
+def test_editing_a_code_cell_is_caught_and_named(copy):
+    assert notebooks.state(copy).problem is None
+    edit(copy, lambda nb: setattr(first(nb, "code", "import"), "source", first(nb, "code", "import").source + "\nx = 1"))
+    found = notebooks.state(copy)
+    assert found.problem == "code changed since its stored outputs were made"
+    assert found.line() == (f"notebooks/{copy.name}: code changed since its stored outputs were made; "
+                            "run `make execute FOLDERS=notebooks`")
+    assert notebooks.main(["check"]) == 1
+
+
+def test_a_changed_magic_line_is_a_code_change(copy):
+    edit(copy, lambda nb: nb.cells.insert(1, nbformat.v4.new_code_cell("!pip list")))
+    assert notebooks.state(copy).problem == "code changed since its stored outputs were made"
+
+
+def test_comments_and_markdown_are_not_code(copy):
+    def reword(nb):
+        first(nb, "code").source += "\n# a comment, translated or reworded"
+        first(nb, "markdown").source += "\n\nA reworded paragraph."
+    edit(copy, reword)
+    assert notebooks.state(copy).problem is None
+
+
+def test_an_unstamped_notebook_is_named(copy):
+    edit(copy, lambda nb: nb.metadata.pop("cotlib"))
+    assert "no stamp" in notebooks.state(copy).line()
 
 
 def test_inputs_are_the_imported_modules_followed_through_their_imports():
@@ -68,13 +70,18 @@ def test_inputs_are_the_imported_modules_followed_through_their_imports():
     assert "constraints.txt" in made and any(k.startswith("cotlib/data/") for k in made)
 
 
-def test_a_changed_input_is_reported_not_failed(tmp_path, monkeypatch):
-    dest = copy(tmp_path)
-    try:
-        real = notebooks.inputs
-        monkeypatch.setattr(notebooks, "inputs", lambda nb: {**real(nb), "cotlib/verify.py": "changed"})
-        found = notebooks.state(dest)
-        assert found.problem is None and found.changed == ("cotlib/verify.py",)
-        assert found.line() == f"notebooks/{dest.name}: inputs changed since its outputs were made (cotlib/verify.py)"
-    finally:
-        dest.unlink()
+def test_a_changed_input_is_reported_not_failed(copy, monkeypatch):
+    real = notebooks.inputs
+    monkeypatch.setattr(notebooks, "inputs", lambda nb: {**real(nb), "cotlib/verify.py": "changed"})
+    found = notebooks.state(copy)
+    assert found.problem is None and found.changed == ("cotlib/verify.py",)
+    assert found.line() == f"notebooks/{copy.name}: inputs changed since its outputs were made (cotlib/verify.py)"
+
+
+def test_the_chinese_build_keeps_each_notebooks_own_stamp():
+    """scripts/editions.py writes zh notebooks from the English ones: the English stamp must not travel with it."""
+    for en in notebooks.notebooks(["notebooks"]):
+        zh = ROOT / "notebooks" / "zh" / en.name
+        stamps = [nbformat.read(p, as_version=4).metadata["cotlib"]["executed"]["code"] for p in (en, zh)]
+        assert stamps[0] != stamps[1] or "LANGUAGE" not in "".join(
+            c.source for c in nbformat.read(en, as_version=4).cells if c.cell_type == "code")
