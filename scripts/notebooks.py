@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import io
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import tokenize
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +35,7 @@ from pathlib import Path
 import nbformat
 
 sys.path.insert(0, str(Path(__file__).parent))
-from editions import code_tokens, python_lines  # noqa: E402  (the same code comparison as the editions check)
+from editions import python_lines  # noqa: E402  (magics blanked, as the editions check does)
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = ("notebooks", "notebooks/solutions", "notebooks/zh", "notebooks/zh/solutions")
@@ -58,12 +60,23 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
+def code_text(source: str) -> str:
+    """A code cell as its outputs depend on it: comments, trailing spaces and blank lines removed, the same on every
+    Python (tokenize finds the comments; its other tokens differ between 3.11 and 3.12+, f-strings for one)."""
+    lines = source.split("\n")
+    blanked = python_lines(source)  # magics and shell lines kept as they are, but not tokenized
+    try:
+        comments = [t.start for t in tokenize.generate_tokens(io.StringIO(blanked).readline) if t.type == tokenize.COMMENT]
+    except (tokenize.TokenError, IndentationError, SyntaxError) as err:
+        raise SystemExit(f"cannot tokenize a code cell: {err}") from err
+    for row, col in reversed(comments):
+        lines[row - 1] = lines[row - 1][:col]
+    return "\n".join(line.rstrip() for line in lines if line.strip())
+
+
 def code_hash(nb) -> str:
-    """The code the outputs came from: every code cell's tokens, comments and blank lines aside."""
-    def tokens(source: str) -> list[str]:  # Python tokens, and the IPython magic and shell lines as they are
-        return code_tokens(source) + [line.strip() for line in source.split("\n") if line.lstrip().startswith(("%", "!"))]
-    cells = ["\x1f".join(tokens(c.source)) for c in nb.cells if c.cell_type == "code"]
-    return _digest("\x1e".join(cells).encode())
+    """The code the outputs came from: every code cell's :func:`code_text`."""
+    return _digest("\x1e".join(code_text(c.source) for c in nb.cells if c.cell_type == "code").encode())
 
 
 def _imported(tree: ast.AST) -> set[str]:
