@@ -1,5 +1,5 @@
 # cotlib: `make demo` runs the tutorial end to end offline; `make test` runs the fast test tier (about 10 min),
-# `make test-all` everything (about an hour: before a release, after dependency updates); README "Test tiers".
+# `make test-all` everything (about an hour: before a release, after dependency updates); README "Tests".
 # Both create a virtual environment and install the pinned stack first (Python 3.11-3.13 + pip; no conda needed).
 
 # The newest supported Python found on PATH or under pyenv (3.13, what Colab runs; then 3.12, 3.11).

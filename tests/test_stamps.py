@@ -1,5 +1,6 @@
 """scripts/notebooks.py: the stamp that ties a notebook's stored outputs to the code and inputs that made them."""
 
+import shutil
 import sys
 
 import nbformat
@@ -92,3 +93,49 @@ def test_code_text_is_the_same_on_every_python():
     comes from the source itself, with only the comments (found by tokenize) cut."""
     cell = 'x = f"{n:#x} # not a comment"  # a comment\n\n%time y = 1  # magic kept\n    \nprint(x)  '
     assert notebooks.code_text(cell) == 'x = f"{n:#x} # not a comment"\n%time y = 1  # magic kept\nprint(x)'
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """A notebook folder inside the repository (stamps name files relative to it), removed afterwards."""
+    path = ROOT / "notebooks" / f"stamp_test_{tmp_path.name}"
+    path.mkdir()
+    yield path
+    shutil.rmtree(path)
+
+
+def tiny(path, *sources):
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources]), path)
+
+
+def test_execute_runs_a_folder_in_order_from_empty_outputs_and_stamps_what_ran(folder, capsys):
+    (folder / "outputs").mkdir()
+    (folder / "outputs" / "left.txt").write_text("from an earlier run")
+    tiny(folder / "01_a.ipynb", "import os\nos.makedirs('outputs', exist_ok=True)\nprint(sorted(os.listdir('outputs')))\nopen('outputs/a.txt', 'w').write('a')")
+    tiny(folder / "02_b.ipynb", "print(open('outputs/a.txt').read())")  # reads what 01 left
+    tiny(folder / "03_c.ipynb", "raise ValueError('broken')")
+    tiny(folder / "04_d.ipynb", "print('never run')")
+    assert notebooks.execute([notebooks.rel(folder)]) == 1
+    said = capsys.readouterr().out
+    assert "FAILED" in said and "03_c.ipynb" in said and "04_d" not in said
+    runs = {p.name: nbformat.read(p, as_version=4) for p in folder.glob("*.ipynb")}
+    assert runs["01_a.ipynb"].cells[0].outputs[0].text == "[]\n"  # outputs/ emptied first
+    assert runs["02_b.ipynb"].cells[0].outputs[0].text == "a\n"
+    assert [notebooks.state(folder / n).problem for n in ("01_a.ipynb", "02_b.ipynb")] == [None, None]
+    assert "no stamp" in notebooks.state(folder / "03_c.ipynb").line()  # a failed run stamps nothing
+    assert not runs["04_d.ipynb"].cells[0].outputs
+
+
+def test_verify_from_a_report_stamps_only_notebooks_whose_every_cell_passed(folder, tmp_path):
+    for name in ("01_a.ipynb", "02_b.ipynb"):
+        tiny(folder / name, "x = 1", "y = 2")
+    module = notebooks.rel(folder).replace("/", ".")
+    report = tmp_path / "junit.xml"
+    report.write_text(f"""<testsuites><testsuite>
+      <testcase classname="{module}.01_a.ipynb" name="Cell 0"/><testcase classname="{module}.01_a.ipynb" name="Cell 1"/>
+      <testcase classname="{module}.02_b.ipynb" name="Cell 0"/>
+      <testcase classname="{module}.02_b.ipynb" name="Cell 1"><failure message="output differs"/></testcase>
+      <testcase classname="tests.test_x" name="test_y"/></testsuite></testsuites>""")
+    assert notebooks.verify([notebooks.rel(folder)], report) == 1
+    assert notebooks.state(folder / "01_a.ipynb").problem is None
+    assert "no stamp" in notebooks.state(folder / "02_b.ipynb").line()
