@@ -1,10 +1,18 @@
 """Is a chain-of-thought answer correct? Extract its one final answer, then compare it with the golden answer.
 
 1. Extraction: the ``\\boxed{...}`` content (balanced braces), else the text after the last "final answer is",
-   "The answer is", "Answer:", "答案是"… marker. Several *different* final answers, or none, is not correct.
-2. Comparison, cheapest first: normalized text (case, punctuation, number words, thousands separators, units);
-   exact arithmetic for plain numbers (integers, decimals, fractions, percent); then math-verify for mathematical equivalence (fractions, decimals, LaTeX, percent, degrees);
-   then, only for free-text answers that neither can decide, an optional LLM judge.
+   "The answer is", "Answer:", "答案是"… marker. Several *different* final answers, or none, is not correct; boxes
+   joined only by commas, "and", ``\\quad`` or "和" are the items of one list answer.
+2. Comparison, cheapest first: normalized text (case, punctuation, number words, thousands separators, units,
+   choice letters); exact arithmetic for plain numbers (integers, decimals, fractions, percent); then math-verify for
+   mathematical equivalence (fractions, LaTeX, tuples, intervals, sets, equations); then, only for free-text answers
+   that neither can decide, an optional LLM judge.
+
+Numbers are never merged: a comma or a (thin) space groups thousands only in a standalone number whose groups after
+the first have exactly three digits (``7,425,000``, ``1 000``, ``1\\,000``, ``32,\\!349``), never inside brackets,
+tuples, intervals or sets; ``.4`` is 0.4; digits split by a space any other way (``4 2``) are no number. A single
+comma that is not a thousands separator (``1000,99``, ``0,111``) is a decimal comma when the other answer is a
+decimal written with a point, and otherwise separates list items (``1,2`` is the list 1, 2).
 
 A final answer must be a *value*: a relation (``41 = 42``, ``x > 3``), a disjunction or an implication is never
 correct, because math-verify calls a relation equivalent to a value when one side matches.
@@ -40,17 +48,24 @@ if TYPE_CHECKING:
 Judge = Callable[[str, str], bool]  # (gold, extracted) -> same answer?
 
 _MARKER = re.compile(
-    r"(?:\bfinal answer\s*(?:is|[:：])|\bthe answer is|\banswer\s*\**\s*[:：]|最终答案\s*(?:是|为|[:：])|答案\s*(?:是|为|[:：]))"
-    r"\s*\**\s*[:：]?\s*(?P<answer>[^\n]*)",
-    re.IGNORECASE,
+    r"(?:\bfinal answer\s*(?:is|[:：])|\bthe answer is|\banswer\s*\**\s*[:：]|(?m:^)\W*answer\W*?(?=\$|\\[(\[])"
+    r"|最终答案\s*(?:是|为|[:：])|答案\s*(?:是|为|[:：]))"
+    r"\s*\**\s*[:：]?\s*(?P<answer>\$\$.*?\$\$|\\\[.*?\\\]|[^\n]*)",  # display math may span lines
+    re.IGNORECASE | re.DOTALL,
 )
+#: what may stand between the boxes of one list answer: \boxed{1}, \boxed{2} and \boxed{3}
+_LIST_GLUE = re.compile(r"(?:[^\S\n]|[,，、;；$]|\\[()\[\],;! ]|\\q?quad\b|\\text\s*\{[^{}]*\}|\band\b|和|以及)*", re.IGNORECASE)
+_CHOICE = re.compile(r"(?:option|choice|选项|选)?\s*\(?([a-z])\)?")
 _BOX_OR_BRACE = re.compile(r"\\(?:boxed|fbox)\s*\{|[{}]")
 #: what makes an answer a relation, not a value (after normalization: "x = 5" has become "5")
-_RELATION = re.compile(r"(?<![<>!:])=|:=|[<>≤≥≠≈∨∧⇒→↔≡∼]|\\(?:[lg]eq?|neq?|ne|approx|lor|land|vee|wedge|implies|impliedby|"
+_RELATION = re.compile(r"(?<![<>!:])=|:=|!=|[<>≤≥≠≈∨∧⇒→↔≡∼]|\\(?:[lg]eq?|neq?|ne|approx|lor|land|vee|wedge|implies|impliedby|"
                        r"iff|to|rightarrow|leftarrow|leftrightarrow|longrightarrow|Rightarrow|Leftarrow|Leftrightarrow|"
                        r"Longrightarrow|equiv|sim|simeq|cong|mapsto|lt|gt|le|ge|in|subset|subseteq)(?![a-zA-Z])|\b(?:or|and)\b")
 MAX_ANSWER_CHARS = 1000  # a longer "final answer" (unless the golden one is long too) is not an answer
-_UNITS_AFTER_NUMBER = re.compile(r"^(?P<num>[-+]?\d[\d,]*(?:\.\d+)?(?:/\d+)?)\s*(?:[a-z][a-z .]*|[\u4e00-\u9fff]{1,3})$")
+_UNITS_AFTER_NUMBER = re.compile(r"(?P<num>[-+]?[\d.][\d,. ]*?)\s*(?:[a-z][a-z .]*|[\u4e00-\u9fff]{1,3})")
+#: one standalone number: thousands groups (comma or space) only of exactly three digits, after one to three digits
+_NUMBER = re.compile(r"(?P<sign>[-+]?)(?P<digits>\d{1,3}(?:[, ]\d{3})+|\d+|(?=\.\d))(?P<decimal>(?:\.\d+)?)"
+                     r"(?P<percent>\s*\\?%)?")
 _ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
          "seventeen eighteen nineteen").split()
 _TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
@@ -71,36 +86,53 @@ class Verdict:
 # ---------------------------------------------------------------------------------------------------- extraction
 
 
-def boxed_answers(text: str) -> list[str]:
-    """Contents of every complete ``\\boxed{...}`` (nested braces allowed; an unclosed one is ignored), in order of
-    their opening. One pass over the text, so thousands of unclosed boxes cost linear time."""
-    found, open_boxes, depth = [], [], 0  # open_boxes: (content start, depth inside the box)
+def _boxes(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, content) of every complete ``\\boxed{...}``, in order of their opening."""
+    found, open_boxes, depth = [], [], 0  # open_boxes: (box start, content start, depth inside the box)
     for match in _BOX_OR_BRACE.finditer(text):
         if match[0] == "}":
             depth -= 1
-            if open_boxes and open_boxes[-1][1] == depth + 1:
-                start, _ = open_boxes.pop()
-                found.append((start, text[start : match.start()].strip()))
+            if open_boxes and open_boxes[-1][2] == depth + 1:
+                start, content, _ = open_boxes.pop()
+                found.append((start, match.end(), text[content : match.start()].strip()))
         else:
             depth += 1
             if match[0] != "{":
-                open_boxes.append((match.end(), depth))
-    return [content for _, content in sorted(found)]
+                open_boxes.append((match.start(), match.end(), depth))
+    return sorted(found)
+
+
+def boxed_answers(text: str) -> list[str]:
+    """Contents of every complete ``\\boxed{...}`` (nested braces allowed; an unclosed one is ignored), in order of
+    their opening. One pass over the text, so thousands of unclosed boxes cost linear time."""
+    return [content for _, _, content in _boxes(text)]
+
+
+def _one_list(text: str, boxes: list[tuple[int, int, str]]) -> bool:
+    """Do the boxes stand side by side, joined only by commas, "and", spacing or math delimiters?"""
+    return all(end <= start and _LIST_GLUE.fullmatch(text[end:start])
+               for (_, end, _), (start, _, _) in zip(boxes, boxes[1:]))
 
 
 def _clean_marker_answer(raw: str) -> str:
+    nested = _MARKER.search(raw)  # MATH's "Final Answer: The final answer is $100$. I hope it is correct."
+    if nested and re.fullmatch(r"\W*(?:the\s*)?", raw[: nested.start()], re.IGNORECASE):
+        raw = nested["answer"]
     answer = re.split(r"(?<=[^\d])\.\s|\.\s+(?=[A-Z])|。|；|;", raw.strip(), maxsplit=1)[0]
     answer = answer.strip().strip("*").rstrip(".。!！ ").strip()
-    math = re.fullmatch(r"\$+(.+?)\$+|\\\((.+?)\\\)|\\\[(.+?)\\\]", answer)
+    math = re.fullmatch(r"\$+(.+?)\$+|\\\((.+?)\\\)|\\\[(.+?)\\\]", answer, re.DOTALL)
     if math:
         answer = next(g for g in math.groups() if g)
-    return answer.rstrip(".。!！ ").strip()
+    return answer.strip().rstrip(".。!！ ").strip()
 
 
 def extract_answer(text: str) -> tuple[str | None, str]:
     """The one final answer in a solution, or ``None`` with the reason."""
-    candidates = boxed_answers(text)
+    boxes = _boxes(text)
+    candidates = [content for _, _, content in boxes]
     source = "\\boxed{}"
+    if len({normalize(c) for c in candidates}) > 1 and _one_list(text, boxes):
+        return ", ".join(candidates), "from \\boxed{} items of one list"
     if not candidates:
         candidates = [_clean_marker_answer(m["answer"]) for m in _MARKER.finditer(text)]
         candidates = [c for c in candidates if c]
@@ -132,21 +164,49 @@ def _words_to_number(text: str) -> str:
     return text
 
 
-def normalize(answer: str) -> str:
-    """A canonical text form: case, spacing, LaTeX text wrappers, trailing punctuation, separators, number words."""
-    s = unicodedata.normalize("NFKC", answer).strip().casefold()
-    s = re.sub(r"\\(?:text|textbf|mathrm|mbox)\s*\{([^{}]*)\}", r"\1", s)
+def normalize(answer: str, label: bool = True) -> str:
+    """A canonical text form: case, spacing, LaTeX text wrappers, trailing punctuation, separators, number words,
+    choice letters; ``label=False`` keeps a one-letter label (``y = 2x + 1`` compared with an equation)."""
+    s = unicodedata.normalize("NFKC", answer).strip().casefold().replace("−", "-")
+    s = re.sub(r"\\(?:text|textbf|textnormal|mathrm|mbox)\s*\{([^{}]*)\}", r"\1", s)
     s = re.sub(r"\^\s*\{?\\circ\}?|°|\\degree", "", s)  # 90^\circ, 90° → 90
     s = re.sub(r"\\?[$€£¥]", "", s)  # \$18, $18, ¥18 → 18
-    s = s.replace("\\!", "").replace("\\,", "").replace("\\ ", " ")
-    s = re.sub(r"^[a-z]\s*=\s*", "", s)  # "x = 3" → "3"
-    s = re.sub(r"(?<=\d),(?=\d{3}\b)", "", s)  # 1,000 → 1000
-    s = re.sub(r"\s+", " ", s).strip(" .。!！,，*\"'“”")
+    s = re.sub(r"\{,\}|,\s*\\!\s*", ",", s)  # 14{,}916, 32,\!349: MATH's thousands separators
+    s = s.replace("\\!", "").replace("\\,", " ").replace("\\ ", " ").replace("~", " ")
+    if label:
+        s = re.sub(r"^[a-z]\s*=\s*", "", s)  # "x = 3" → "3"
+    s = re.sub(r"\s+", " ", s).strip(" ,，*\"'“”").rstrip(" .。!！")
     s = _words_to_number(s)
-    units = _UNITS_AFTER_NUMBER.match(s)
-    if units:
-        s = units["num"].replace(",", "")
-    return s
+    units = _UNITS_AFTER_NUMBER.fullmatch(s)
+    if units and _standalone_number(units["num"]) is not None:
+        s = units["num"]
+    number = _standalone_number(s)
+    if number is not None:
+        return number
+    if not re.fullmatch(r"[-+]?\d+,\d+", s):  # a possible decimal comma (1000,99) is left as written
+        s = _commas(s)
+    s = re.sub(r"([(\[{])\s+|\s+(?=[)\]}])", r"\1", s)
+    choice = _CHOICE.fullmatch(s)
+    return choice[1] if choice else s
+
+
+def _commas(s: str) -> str:
+    """One spelling per comma: ", " between list items, "," inside brackets ((2, 100) and (2,100) are one tuple)."""
+    out, depth = [], 0
+    for part in re.split(r"(\s*,\s*|[(\[{}\])])", s):
+        depth += part in "([{" if part else 0
+        depth -= part in ")]}" if part else 0
+        out.append(("," if depth > 0 else ", ") if part.strip() == "," else part)
+    return "".join(out)
+
+
+def _standalone_number(s: str) -> str | None:
+    """'7,425,000' → '7425000', '1 000.5' → '1000.5', '-.4' → '-.4'; None for anything that is not one number."""
+    number = _NUMBER.fullmatch(s)
+    if not number or (re.search("[, ]", number["digits"]) and number["digits"].startswith("0")):
+        return None  # "0,111" groups no thousands
+    digits = re.sub("[, ]", "", number["digits"])
+    return f"{number['sign']}{digits}{number['decimal']}{'%' if number['percent'] else ''}"
 
 
 def _has_math(s: str) -> bool:
@@ -161,6 +221,8 @@ _FRAC = re.compile(r"(-?)\\[dt]?frac\s*\{\s*(-?\d+)\s*\}\s*\{\s*(\d+)\s*\}")
 
 def as_number(s: str) -> Fraction | None:
     """An exact value for plain numbers: '3', '-0.25', '7/8', '\\frac{63}{400}', '25%' (→ 1/4); else None."""
+    if re.search(r"\d\s+\d", s):
+        return None  # "4 2" is no number
     s = s.replace(" ", "")
     scale = Fraction(1, 100) if s.endswith(("%", "\\%")) else Fraction(1)
     s = s.removesuffix("\\%").removesuffix("%")
@@ -341,12 +403,15 @@ def compare(extracted: str, gold: str, judge: Judge | None = None, timeout: floa
     """Compare an already extracted final answer with the golden answer."""
     if len(extracted) > max(MAX_ANSWER_CHARS, 2 * len(gold)):
         return Verdict(False, extracted[:80] + "…", "extraction", f"a final answer of {len(extracted)} characters")
-    a, b = normalize(extracted), normalize(gold)
+    b = normalize(gold)
+    a = normalize(extracted, label=not is_relation(b))
     if a == b:
         return Verdict(True, extracted, "normalized", "same answer after normalization")
     if is_relation(a) and not is_relation(b):
         return Verdict(False, extracted, "relation", f"{extracted!r} is a relation, not a value")
-    x, y = as_number(a), as_number(b)
+    if re.search(r"\d\s+\d", a):
+        return Verdict(False, extracted, "normalized", f"{extracted[:80]!r}: digits split by a space are no number")
+    x, y = as_number(_decimal_comma(a, b)), as_number(_decimal_comma(b, a))
     if x is not None and y is not None:
         same = x == y or ("%" in b and x == y * 100)  # gold "25%" also accepts "25"
         why = "equal numbers" if same else f"{extracted[:80]!r} ≠ {gold[:80]!r}"
@@ -363,6 +428,13 @@ def compare(extracted: str, gold: str, judge: Judge | None = None, timeout: floa
         same = judge(gold, extracted[:200])
         return Verdict(same, extracted, "llm-judge", f"the judge says {'same' if same else 'different'} answer")
     return Verdict(False, extracted, "normalized", f"{extracted[:80]!r} differs from {gold[:80]!r}")
+
+
+def _decimal_comma(s: str, other: str) -> str:
+    """'1000,99' → '1000.99' when the other answer is a decimal written with a point; else unchanged (a list)."""
+    if re.fullmatch(r"[-+]?\d+,\d+", s) and re.fullmatch(r"[-+]?\d*\.\d+%?", other):
+        return s.replace(",", ".")
+    return s
 
 
 JUDGE_PROMPT = (
