@@ -412,6 +412,8 @@ def compare(extracted: str, gold: str, judge: Judge | None = None, timeout: floa
     if re.search(r"\d\s+\d", a):
         return Verdict(False, extracted, "normalized", f"{extracted[:80]!r}: digits split by a space are no number")
     x, y = as_number(_decimal_comma(a, b)), as_number(_decimal_comma(b, a))
+    if x is None and y is not None and "," in a:
+        return Verdict(False, extracted, "normalized", f"{extracted[:80]!r} is a list, tuple, interval or set, not a number")
     if x is not None and y is not None:
         same = x == y or ("%" in b and x == y * 100)  # gold "25%" also accepts "25"
         why = "equal numbers" if same else f"{extracted[:80]!r} ≠ {gold[:80]!r}"
