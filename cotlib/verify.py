@@ -50,11 +50,11 @@ Judge = Callable[[str, str], bool]  # (gold, extracted) -> same answer?
 _MARKER = re.compile(
     r"(?:\bfinal answer\s*(?:is|[:：])|\bthe answer is|\banswer\s*\**\s*[:：]|(?m:^)\W*answer\W*?(?=\$|\\[(\[])"
     r"|最终答案\s*(?:是|为|[:：])|答案\s*(?:是|为|[:：]))"
-    r"\s*\**\s*[:：]?\s*(?P<answer>\$\$.*?\$\$|\\\[.*?\\\]|[^\n]*)",  # display math may span lines
+    r"\s*\**\s*[:：]?\s*(?P<answer>\$\$[^$]{1,1000}\$\$|\\\[.{1,1000}?\\\]|[^\n]*)",  # display math may span lines
     re.IGNORECASE | re.DOTALL,
 )
 #: what may stand between the boxes of one list answer: \boxed{1}, \boxed{2} and \boxed{3}
-_LIST_GLUE = re.compile(r"(?:[^\S\n]|[,，、;；$]|\\[()\[\],;! ]|\\q?quad\b|\\text\s*\{[^{}]*\}|\band\b|和|以及)*", re.IGNORECASE)
+_LIST_GLUE = re.compile(r"(?:[^\S\n]|[,，、;；$]|\\[()\[\],;! ]|\\q?quad\b|\\text\s*\{\s*(?:and|和)?\s*\}|\band\b|和|以及)*", re.IGNORECASE)
 _CHOICE = re.compile(r"(?:option|choice|选项|选)?\s*\(?([a-z])\)?")
 _BOX_OR_BRACE = re.compile(r"\\(?:boxed|fbox)\s*\{|[{}]")
 #: what makes an answer a relation, not a value (after normalization: "x = 5" has become "5")
