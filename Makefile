@@ -20,7 +20,7 @@ EXECUTE := $(abspath $(BIN))/jupyter nbconvert --to notebook --execute --Execute
 	--ExecutePreprocessor.record_timing=False --ExecutePreprocessor.kernel_name=python3
 CHECKPOINTS := cotlib/data/checkpoints
 
-.PHONY: install demo test test-all test-stale execute verify-notebooks checkpoints wheelhouse lock teacher-stop clean
+.PHONY: install demo test test-all test-stale execute verify-notebooks checkpoints gpu-check wheelhouse lock teacher-stop clean
 
 install: $(VENV)/.installed
 
@@ -80,6 +80,12 @@ execute: install
 verify-notebooks: install
 	$(BIN)/cotlib teacher start
 	$(PY) scripts/notebooks.py verify $(FOLDERS); rc=$$?; $(BIN)/cotlib teacher stop; exit $$rc
+
+# Chapter 6 on a CUDA GPU, both training paths (Unsloth; transformers + peft), measured: peak VRAM against the
+# planner, seconds per step, the before/after report, into bench/results/ (scripts/gpu_check.py). Without CUDA it
+# stops at once with one line.
+gpu-check: install
+	$(PY) scripts/gpu_check.py
 
 # The chapter checkpoints: run chapters 2-5 with the local teacher and keep what each leaves for the next, so any
 # chapter can start on its own (cotlib.checkpoints).

@@ -125,6 +125,7 @@ def recommend(report: HardwareReport) -> TrainingSetup:
     ram = f"{report.ram_gb} GB RAM" if report.ram_gb else "unknown RAM"
     return TrainingSetup(
         "cpu", CPU_MODEL, 512, 2, False,
-        f"No CUDA GPU found ({report.cpu_cores} CPU cores, {ram}): train the 135M-parameter local model in full "
-        "precision on the CPU. A few steps take about a minute; 4-bit would only slow a model this small down.",
+        f"No CUDA GPU found ({report.cpu_cores} CPU cores, {ram}): train the 135M-parameter local model unquantized "
+        "on the CPU (bfloat16 in Unsloth's CPU mode where the CPU has native bfloat16, else float32). A few steps take "
+        "about a minute; 4-bit would only slow a model this small down.",
     )

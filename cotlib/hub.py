@@ -96,6 +96,17 @@ def endpoint() -> str:
     return os.environ.get("HF_ENDPOINT", DEFAULT_ENDPOINT).rstrip("/")
 
 
+def model_source(name: str) -> str:
+    """Where to load a model from: a local folder as it is; a Hub id from the real Hub, even while datasets go to
+    the loopback Hub (which holds no models: chapter 6 on a GPU reads its dataset there and Qwen2.5 from
+    huggingface.co, downloaded once into the usual cache)."""
+    if Path(name).is_dir() or endpoint() == DEFAULT_ENDPOINT.rstrip("/"):
+        return name
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(name, endpoint=DEFAULT_ENDPOINT)
+
+
 def get_token(ask: bool = False) -> str | None:
     """``HF_TOKEN``, else the token saved by ``hf auth login``, else (``ask=True``) getpass. Never printed."""
     from huggingface_hub import get_token as saved_token

@@ -1,6 +1,7 @@
 """Progress bars: a live widget for a learner, the final state in a stored notebook.
 
-In a Jupyter kernel that a person drives (JupyterLab, Colab, VS Code) the bar is tqdm's ipywidgets bar. A notebook
+In a Jupyter kernel that a person drives (JupyterLab, Colab, VS Code) the bar is tqdm's ipywidgets bar (the text bar
+below where ipywidgets is not installed: it is the ``dev`` extra's, and Colab brings its own). A notebook
 executed to be stored (``make execute``, nbval) would save that widget as its first frame (``0%|``), so there, with
 ``COTLIB_PROGRESS=text`` in the environment, tqdm's text bar is drawn into one output updated in place, and the
 stored notebook (and its HTML export) shows where it ended. Outside a kernel it is plain tqdm on stderr.
@@ -8,6 +9,7 @@ stored notebook (and its HTML export) shows where it ended. Outside a kernel it 
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import sys
@@ -44,7 +46,7 @@ def bar(**kwargs: Any) -> tqdm:
     notebook is executed to be stored (``COTLIB_PROGRESS=text``), on stderr elsewhere."""
     if not in_notebook():
         return tqdm(**kwargs)
-    if os.environ.get("COTLIB_PROGRESS") == "text":
+    if os.environ.get("COTLIB_PROGRESS") == "text" or importlib.util.find_spec("ipywidgets") is None:
         return NotebookBar(**kwargs)
     from tqdm.notebook import tqdm as widget_bar
 

@@ -43,7 +43,7 @@ class TrainConfig:
     def for_setup(cls, setup: TrainingSetup, cpu_checkpoint: str | None = None, **overrides: Any) -> TrainConfig:
         """The recipe for a recommended setup (:func:`cotlib.hardware.recommend`, the one source of the model,
         sequence length, batch size and precision). On a GPU: the original tutorial's hyperparameters. On the CPU:
-        the local student (``cpu_checkpoint``, default :func:`cotlib.local.student_checkpoint`) in full precision,
+        the local student (``cpu_checkpoint``, default :func:`cotlib.local.student_checkpoint`) unquantized,
         plain AdamW, and more, smaller updates at a higher learning rate: enough to learn the answer format in
         about three minutes."""
         base: dict[str, Any] = dict(max_seq_length=setup.max_seq_length, batch_size=setup.batch_size,

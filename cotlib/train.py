@@ -112,10 +112,11 @@ def to_messages(batch: dict[str, list[str]]) -> dict[str, list]:
 
 def chat_formatting_func(tokenizer: Any):
     """A batched ``dataset.map`` function turning chapter 4's ``messages`` rows into a ``text`` column through the
-    chat template (the template closes each turn with its end token, so generation learns to stop)."""
+    chat template. The template closes each turn with its end token; the text stops there (ChatML's newline after
+    the last one is cut), so the last label of every row is the token generation learns to stop at."""
 
     def apply(batch: dict[str, list]) -> dict[str, list[str]]:
-        return {"text": [tokenizer.apply_chat_template(m, tokenize=False) for m in batch["messages"]]}
+        return {"text": [tokenizer.apply_chat_template(m, tokenize=False).rstrip() for m in batch["messages"]]}
 
     return apply
 
@@ -293,27 +294,49 @@ def _no_progress_bars(fn: Callable[..., T]) -> Callable[..., T]:
 @_no_progress_bars
 def load_model(cfg: TrainConfig) -> tuple[Any, Any, str]:
     """Base model + tokenizer, wrapped with LoRA adapters; returns (model, tokenizer, path taken)."""
-    path = backend()
+    from cotlib.hub import model_source
+
+    path, source = backend(), model_source(cfg.model_name)
     if path.startswith("unsloth"):
         from unsloth import FastLanguageModel
 
         model, tokenizer = FastLanguageModel.from_pretrained(
-            model_name=cfg.model_name, max_seq_length=cfg.max_seq_length, dtype=None, load_in_4bit=cfg.load_in_4bit)
+            model_name=source, max_seq_length=cfg.max_seq_length, dtype=None, load_in_4bit=cfg.load_in_4bit)
         model = FastLanguageModel.get_peft_model(
             model, r=cfg.r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, bias="none",
             target_modules=list(cfg.target_modules), use_gradient_checkpointing="unsloth", random_state=cfg.seed)
     else:
-        from peft import LoraConfig, get_peft_model
+        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(cfg.model_name)
-        model = AutoModelForCausalLM.from_pretrained(cfg.model_name)
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, **_plain_gpu_loading(cfg))
+        if getattr(model, "is_loaded_in_4bit", False):
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
         model = get_peft_model(model, LoraConfig(r=cfg.r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                                                  bias="none", target_modules=list(cfg.target_modules),
                                                  task_type="CAUSAL_LM"))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer, path
+
+
+def _plain_gpu_loading(cfg: TrainConfig) -> dict[str, Any]:
+    """transformers' loading arguments for the plain path: on a CUDA GPU the model goes onto it, in bfloat16 where
+    the card has it (float16 on a T4), and in 4-bit (bitsandbytes NF4) when the recipe asks for it and the
+    checkpoint is not quantized already (Unsloth's ``-bnb-4bit`` checkpoints carry their own quantization)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return {}
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    loading: dict[str, Any] = dict(dtype=dtype, device_map={"": 0})
+    if cfg.load_in_4bit and "bnb-4bit" not in cfg.model_name:
+        from transformers import BitsAndBytesConfig
+
+        loading["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                                            bnb_4bit_compute_dtype=dtype)
+    return loading
 
 
 def training_args(cfg: TrainConfig, evaluate: bool = False) -> dict[str, Any]:
@@ -334,10 +357,10 @@ def training_args(cfg: TrainConfig, evaluate: bool = False) -> dict[str, Any]:
 
 
 def needs_plain_trainer() -> bool:
-    """Without Unsloth on a CPU, TRL 1.15's SFTTrainer always installs a Triton loss kernel, which cannot run there."""
-    import torch
-
-    return backend() == "transformers + peft" and not torch.cuda.is_available()
+    """Without Unsloth: transformers' Trainer, on any device. On a CPU, TRL 1.15's SFTTrainer always installs a
+    Triton loss kernel, which cannot run there; on a GPU, the loss on answers only is Unsloth's
+    ``train_on_responses_only``, which this path replaces with its own masking."""
+    return backend() == "transformers + peft"
 
 
 def make_trainer(model: Any, tokenizer: Any, dataset: Any, cfg: TrainConfig, eval_dataset: Any = None,
@@ -349,23 +372,23 @@ def make_trainer(model: Any, tokenizer: Any, dataset: Any, cfg: TrainConfig, eva
     evaluate = eval_dataset is not None
     instruction_part, response_part = MARKERS["chat" if chat else "alpaca"]
     if needs_plain_trainer():
-        from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
-
-        from transformers import DataCollatorForSeq2Seq
+        from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
         marker = tokenizer(response_part, add_special_tokens=False)["input_ids"]
 
         def tokenize(ds: Any) -> Any:
             def encode(batch: dict[str, list[str]]) -> dict[str, list]:
                 out = tokenizer(batch["text"], truncation=True, max_length=cfg.max_seq_length)
-                if cfg.train_on_responses_only:
-                    out["labels"] = [response_only_labels(ids, marker) for ids in out["input_ids"]]
+                out["labels"] = [response_only_labels(ids, marker) if cfg.train_on_responses_only else list(ids)
+                                 for ids in out["input_ids"]]
                 return out
 
             return ds.map(encode, batched=True, remove_columns=ds.column_names)
 
-        collator = (DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100) if cfg.train_on_responses_only
-                    else DataCollatorForLanguageModeling(tokenizer, mlm=False))
+        # Labels are padded by length with -100, never masked by token id: SmolLM2 pads with its EOS token, and
+        # DataCollatorForLanguageModeling would mask every EOS label with the padding (the student never learns
+        # to stop). TRL's own collator pads the same way.
+        collator = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100)
         return Trainer(model=model, args=TrainingArguments(**training_args(cfg, evaluate)),
                        train_dataset=tokenize(dataset), eval_dataset=tokenize(eval_dataset) if evaluate else None,
                        data_collator=collator, processing_class=tokenizer)
@@ -376,8 +399,6 @@ def make_trainer(model: Any, tokenizer: Any, dataset: Any, cfg: TrainConfig, eva
     trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=dataset, eval_dataset=eval_dataset,
                          args=args)
     if cfg.train_on_responses_only:
-        if not backend().startswith("unsloth"):
-            raise ValueError("train_on_responses_only on a GPU needs Unsloth (the CPU path masks by itself)")
         from unsloth.chat_templates import train_on_responses_only
 
         trainer = train_on_responses_only(trainer, instruction_part=instruction_part, response_part=response_part)
@@ -444,10 +465,26 @@ def _streamer(tokenizer: Any) -> Any:
     return OneOutputStreamer()
 
 
+@dataclass(frozen=True)
+class Completion:
+    """One generated answer: its text (cut at an Alpaca heading, if the model started one), whether generation
+    ended at an EOS token (not at ``max_new_tokens`` or a stop string), and whether the heading cut fired."""
+
+    text: str
+    stopped_on_eos: bool
+    cut_at_heading: bool
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids = set(configured if isinstance(configured, list) else [configured] if configured is not None else [])
+    return ids | {tokenizer.eos_token_id}
+
+
 def _complete(model: Any, tokenizer: Any, questions: Sequence[str], max_new_tokens: int, streamer: Any = None,
-              chat: bool = False) -> list[str]:
+              chat: bool = False, stop_strings: bool = True) -> list[Completion]:
     """Greedy completions of the Alpaca prompts, or of the chat-template prompts with ``chat`` (left-padded),
-    stopped at EOS or at the Alpaca prompt's next heading."""
+    stopped at EOS or, with ``stop_strings``, at the Alpaca prompt's next heading."""
     import torch
 
     prompts = [chat_prompt(tokenizer, q) if chat else format_alpaca(q) for q in questions]
@@ -456,51 +493,65 @@ def _complete(model: Any, tokenizer: Any, questions: Sequence[str], max_new_toke
         inputs = tokenizer(prompts, return_tensors="pt", padding=len(questions) > 1,
                            add_special_tokens=not chat).to(model.device)  # a chat prompt has its special tokens
         with torch.no_grad():
-            out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                                 stop_strings=list(SECTION_MARKERS), tokenizer=tokenizer, streamer=streamer,
-                                 pad_token_id=tokenizer.pad_token_id)
+            stops = dict(stop_strings=list(SECTION_MARKERS), tokenizer=tokenizer) if stop_strings else {}
+            out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, streamer=streamer,
+                                 pad_token_id=tokenizer.pad_token_id, **stops)
     finally:
         tokenizer.padding_side = side
-    new = out[:, inputs["input_ids"].shape[1]:]
-    return [cut_at_markers(text) for text in tokenizer.batch_decode(new, skip_special_tokens=True)]
+    new, eos = out[:, inputs["input_ids"].shape[1]:], _eos_ids(model, tokenizer)
+    texts = tokenizer.batch_decode(new, skip_special_tokens=True)
+    return [Completion(cut_at_markers(text), any(int(t) in eos for t in row), cut_at_markers(text) != text)
+            for text, row in zip(texts, new)]
 
 
 def generate_answer(model: Any, tokenizer: Any, question: str, max_new_tokens: int = 200, streamer: bool = False,
                     chat: bool = False) -> str:
     """Greedy completion of the Alpaca prompt (the chat template's with ``chat``), stopped at EOS or at the Alpaca
     prompt's next heading (optionally streamed into one output as it is produced)."""
-    return _complete(model, tokenizer, [question], max_new_tokens, _streamer(tokenizer) if streamer else None, chat)[0]
+    return _complete(model, tokenizer, [question], max_new_tokens, _streamer(tokenizer) if streamer else None,
+                     chat)[0].text
 
 
 def generate_answers(model: Any, tokenizer: Any, questions: Sequence[str], max_new_tokens: int = 160,
-                     batch_size: int = 16, chat: bool = False) -> list[str]:
-    """Greedy answers to many questions, ``batch_size`` at a time, each stopped like :func:`generate_answer`."""
+                     batch_size: int = 16, chat: bool = False, stop_strings: bool = True) -> list[Completion]:
+    """Greedy answers to many questions, ``batch_size`` at a time, each stopped like :func:`generate_answer`
+    (without stop strings: only EOS or ``max_new_tokens`` ends one)."""
     return [answer for start in range(0, len(questions), batch_size)
             for answer in _complete(model, tokenizer, questions[start : start + batch_size], max_new_tokens,
-                                    chat=chat)]
+                                    chat=chat, stop_strings=stop_strings)]
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Held-out results: accuracy (verified answers), share with exactly one \\boxed{}, mean length."""
+    """Held-out results: accuracy (verified answers), share with exactly one \\boxed{}, mean length, share of
+    answers that ended at EOS (generated with no stop strings), share the heading guard had to cut."""
 
     accuracy: float
     one_boxed_share: float
     mean_chars: float
     questions: int
+    stops_on_eos: float
+    cut_at_heading: float
 
 
 def evaluate(model: Any, tokenizer: Any, pairs: Sequence[Any], max_new_tokens: int = 160,
              batch_size: int = 16, chat: bool = False) -> tuple[Evaluation, list[str]]:
     """Score greedy answers to held-out questions with ``verify.check`` (prompted through the chat template with
-    ``chat``); returns the scores and the answers."""
-    answers = generate_answers(model, tokenizer, [p.question for p in pairs], max_new_tokens, batch_size, chat)
+    ``chat``); returns the scores and the answers. Generation has no stop strings here, so ``stops_on_eos``
+    measures whether the model learned to stop; the Alpaca-heading cut is only a guard, counted in
+    ``cut_at_heading``."""
+    completions = generate_answers(model, tokenizer, [p.question for p in pairs], max_new_tokens, batch_size, chat,
+                                   stop_strings=False)
+    answers = [c.text for c in completions]
     correct = [verify.check(a, p.answer).correct for a, p in zip(answers, pairs)]
+    n = len(pairs)
     scores = Evaluation(
-        accuracy=round(sum(correct) / len(pairs), 4),
-        one_boxed_share=round(sum(len(verify.boxed_answers(a)) == 1 for a in answers) / len(pairs), 4),
+        accuracy=round(sum(correct) / n, 4),
+        one_boxed_share=round(sum(len(verify.boxed_answers(a)) == 1 for a in answers) / n, 4),
         mean_chars=round(statistics.mean(len(a) for a in answers), 1),
-        questions=len(pairs),
+        questions=n,
+        stops_on_eos=round(sum(c.stopped_on_eos for c in completions) / n, 4),
+        cut_at_heading=round(sum(c.cut_at_heading for c in completions) / n, 4),
     )
     return scores, answers
 
@@ -582,10 +633,30 @@ def save_merged(model: Any, tokenizer: Any, path: str | Path) -> Path:
     if hasattr(model, "save_pretrained_merged"):
         with contextlib.redirect_stdout(io.StringIO()):
             model.save_pretrained_merged(str(path), tokenizer, save_method="merged_16bit")
-    else:
-        model.merge_and_unload().save_pretrained(path)
+    else:  # transformers + peft: merged into a fresh copy of the base, so ``model`` keeps its adapter
+        _merged_copy(model).save_pretrained(path)
         tokenizer.save_pretrained(path)
     return path
+
+
+def _merged_copy(model: Any) -> Any:
+    """A PEFT model's adapter merged into a new copy of its base model, in the dtype it computes in; a 4-bit base
+    (bitsandbytes) is dequantized first, as Unsloth's ``merged_16bit`` does. ``model`` itself is left as it is
+    (``merge_and_unload`` on it would strip the adapter that is pushed afterwards)."""
+    import tempfile
+
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    source = model.peft_config[model.active_adapter].base_model_name_or_path
+    placement = dict(device_map={"": 0}) if torch.cuda.is_available() else {}
+    base = AutoModelForCausalLM.from_pretrained(source, dtype=model.get_base_model().dtype, **placement)
+    if getattr(base, "hf_quantizer", None) is not None:
+        base = base.dequantize()
+    with tempfile.TemporaryDirectory() as adapter:
+        model.save_pretrained(adapter)
+        return PeftModel.from_pretrained(base, adapter).merge_and_unload()
 
 
 GGUF_STEPS = """No GGUF converter here. The exact steps (a few minutes, needs internet and a C++ compiler):

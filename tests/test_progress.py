@@ -41,3 +41,16 @@ def test_in_a_live_notebook_it_is_the_ipywidgets_bar(monkeypatch):
     bar = progress.bar(total=2, disable=True)
     assert isinstance(bar, widget_bar)
     bar.close()
+
+
+def test_in_a_live_notebook_without_ipywidgets_it_is_the_text_bar(monkeypatch):
+    import importlib.util
+
+    import IPython.display
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ipywidgets" else real(name, *a))
+    monkeypatch.setattr(progress, "in_notebook", lambda: True)
+    monkeypatch.delenv("COTLIB_PROGRESS", raising=False)
+    monkeypatch.setattr(IPython.display, "display", lambda obj, display_id=False: None)
+    assert isinstance(progress.bar(total=2, disable=True), progress.NotebookBar)

@@ -88,7 +88,7 @@ def test_last_checkpoint_is_the_highest_step(tmp_path):
     assert train.last_checkpoint(tmp_path).endswith("checkpoint-10")
 
 
-def test_adapter_save_and_reload_give_the_same_model(tmp_path, monkeypatch):
+def test_adapter_save_reload_and_merge_give_the_same_model(tmp_path, monkeypatch):
     import torch
 
     monkeypatch.setattr(train, "backend", lambda: "transformers + peft")
@@ -106,6 +106,14 @@ def test_adapter_save_and_reload_give_the_same_model(tmp_path, monkeypatch):
     assert (saved / "adapter_config.json").is_file()
     reloaded, _ = train.load_adapter(saved, cfg)
     assert torch.allclose(reloaded(**inputs).logits, expected, atol=1e-4)
+    merged_dir = train.save_merged(model, tokenizer, tmp_path / "merged")
+    from transformers import AutoModelForCausalLM
+
+    merged = AutoModelForCausalLM.from_pretrained(merged_dir)
+    assert not any("lora" in name for name, _ in merged.named_parameters())
+    assert torch.allclose(merged(**inputs).logits, expected, atol=1e-4)
+    assert any("lora_B" in name for name, _ in model.named_parameters()), "merging consumed the adapter"
+    assert torch.allclose(model(**inputs).logits, expected, atol=1e-4)  # still the adapter model, still pushable
 
 
 def test_transformers_peft_path_trains_on_cpu(tmp_path, monkeypatch):
@@ -149,14 +157,18 @@ def test_batched_answers_match_one_at_a_time_and_the_report_holds_both_evaluatio
     side = tokenizer.padding_side
     questions = ["What is 2 × 3?", "A baker makes 50 muffins and sells 20. How many are left?", "计算 4 + 5 等于多少？"]
     batched = train.generate_answers(model, tokenizer, questions, max_new_tokens=24, batch_size=3)
-    assert batched == [train.generate_answer(model, tokenizer, q, max_new_tokens=24) for q in questions]
+    assert [c.text for c in batched] == [train.generate_answer(model, tokenizer, q, max_new_tokens=24) for q in questions]
     assert tokenizer.padding_side == side, "the tokenizer is left as it was"
     pairs = [data.QAPair(str(i), q, "6") for i, q in enumerate(questions)]
     scores, answers = train.evaluate(model, tokenizer, pairs, max_new_tokens=24)
-    assert answers == batched and scores.questions == 3 and 0 <= scores.one_boxed_share <= 1
+    assert answers == [c.text for c in batched] and scores.questions == 3 and 0 <= scores.one_boxed_share <= 1
+    assert 0 <= scores.stops_on_eos <= 1 and 0 <= scores.cut_at_heading <= 1
+    one_token = train.generate_answers(model, tokenizer, questions, max_new_tokens=1, stop_strings=False)
+    assert not any(c.stopped_on_eos for c in one_token)  # one token is a word here, never the EOS
     path = train.write_report(tmp_path / "sft_report.json", train_rows=300, steps=70, before=scores, after=scores)
     report = json.loads(path.read_text())
-    assert report["train_rows"] == 300 and set(report["after"]) == {"accuracy", "one_boxed_share", "mean_chars", "questions"}
+    assert report["train_rows"] == 300 and set(report["after"]) == {"accuracy", "one_boxed_share", "mean_chars", "questions",
+                                                                   "stops_on_eos", "cut_at_heading"}
 
 
 def test_gguf_export_runs_a_converter_on_path_or_gives_the_exact_steps(tmp_path, monkeypatch):
