@@ -189,3 +189,20 @@ finally:
     proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"rows": 2}
+
+
+def test_models_come_from_the_real_hub_while_datasets_use_the_loopback_one(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    from cotlib import hub
+
+    calls = []
+    monkeypatch.setattr(huggingface_hub, "snapshot_download",
+                        lambda name, endpoint: calls.append((name, endpoint)) or str(tmp_path / "snapshot"))
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the loopback Hub: it holds no models
+    assert hub.model_source("unsloth/Qwen2.5-1.5B-Instruct-bnb-4bit") == str(tmp_path / "snapshot")
+    assert calls == [("unsloth/Qwen2.5-1.5B-Instruct-bnb-4bit", "https://huggingface.co")]
+    assert hub.model_source(str(tmp_path)) == str(tmp_path)  # a local folder as it is
+    monkeypatch.delenv("HF_ENDPOINT")
+    assert hub.model_source("Qwen/Qwen2.5-1.5B-Instruct") == "Qwen/Qwen2.5-1.5B-Instruct"  # the real Hub: as is
+    assert len(calls) == 1

@@ -182,3 +182,50 @@ def test_gguf_export_runs_a_converter_on_path_or_gives_the_exact_steps(tmp_path,
     converter.chmod(0o755)
     out = tmp_path / "student-f16.gguf"
     assert train.gguf_export(tmp_path / "merged", out) == f"wrote {out} (1 MB)" and out.read_bytes()[:4] == b"GGUF"
+
+
+@pytest.mark.parametrize("card, bf16, model, dtype, quantized", [
+    ("Tesla T4", False, "Qwen/Qwen2.5-1.5B-Instruct", "float16", True),
+    ("NVIDIA L4", True, "Qwen/Qwen2.5-1.5B-Instruct", "bfloat16", True),
+    ("NVIDIA L4", True, "unsloth/Qwen2.5-1.5B-Instruct-bnb-4bit", "bfloat16", False),  # quantized already
+])
+def test_the_plain_path_loads_onto_the_gpu_in_its_precision(monkeypatch, card, bf16, model, dtype, quantized):
+    import torch
+
+    cfg = TrainConfig(model_name=model, load_in_4bit=True)
+    assert train._plain_gpu_loading(cfg) == {}  # no CUDA: transformers' defaults, on the CPU
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    loading = train._plain_gpu_loading(cfg)
+    assert loading["dtype"] == getattr(torch, dtype) and loading["device_map"] == {"": 0}
+    assert ("quantization_config" in loading) == quantized
+    if quantized:
+        config = loading["quantization_config"]
+        assert config.load_in_4bit and config.bnb_4bit_quant_type == "nf4" and config.bnb_4bit_compute_dtype == getattr(torch, dtype)
+
+
+def test_a_completion_says_whether_it_ended_on_eos_and_whether_the_guard_cut_it():
+    import torch
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(local.student_checkpoint())
+    tokenizer.pad_token = tokenizer.eos_token  # as train.load_model sets it
+    eos = tokenizer.eos_token_id
+
+    class Scripted:  # a model that answers with the given token ids
+        device, generation_config = torch.device("cpu"), None
+
+        def __init__(self, rows):
+            self.rows = rows
+
+        def generate(self, input_ids, max_new_tokens, **kwargs):
+            width = max(len(r) for r in self.rows)
+            tail = [r + [tokenizer.pad_token_id] * (width - len(r)) for r in self.rows]
+            return torch.cat([input_ids, torch.tensor(tail)], dim=1)
+
+    stops = tokenizer("The answer is \\boxed{6}.", add_special_tokens=False)["input_ids"] + [eos]
+    runs_on = tokenizer("The answer is 6.\n### Instruction:\nWhat", add_special_tokens=False)["input_ids"]
+    assert len(runs_on) > len(stops)  # padding (the EOS here) only ever follows an answer that ended
+    done, cut = train.generate_answers(Scripted([stops, runs_on]), tokenizer, ["a", "b"], 64, stop_strings=False)
+    assert (done.text, done.stopped_on_eos, done.cut_at_heading) == ("The answer is \\boxed{6}.", True, False)
+    assert (cut.text.strip(), cut.stopped_on_eos, cut.cut_at_heading) == ("The answer is 6.", False, True)
